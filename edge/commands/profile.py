@@ -1,0 +1,73 @@
+"""``edge profile MODEL``: parameters, FLOPs, size and CPU latency of a checkpoint or named variant."""
+import json
+import os
+from typing import List
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)
+
+
+def profile(
+    model: str = typer.Argument(..., help="A checkpoint file (.pt) or a registered model name "
+                                          "(teacher, medium, small) to profile untrained."),
+    batch: List[int] = typer.Option([1, 8], "--batch", "-b", help="Batch size to time; repeat for several."),
+    runs: int = typer.Option(50, help="Timed forward passes per batch size."),
+    warmup: int = typer.Option(10, help="Untimed forward passes before timing."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling a file that is not a plain "
+                                                      "checkpoint. Runs code from the file: only for files you trust."),
+):
+    """Count parameters (total, zero, non-zero), FLOPs (2 × MACs), size on disk and in memory (MB = 2^20
+    bytes), and median CPU latency at each batch size.
+
+    Example: edge profile teacher --batch 1 --batch 8
+    """
+    from edge.errors import UsageError, require
+
+    require("torch", "torch", "edge profile")
+    from models import list_models, create_model
+    from models.checkpoint import load_checkpoint
+    from models.profile import profile_model
+
+    if runs < 1 or warmup < 0 or any(b < 1 for b in batch):
+        raise UsageError("expected --runs ≥ 1, --warmup ≥ 0 and every --batch ≥ 1, found runs={} "
+                         "warmup={} batch={}".format(runs, warmup, list(batch)))
+    if model in list_models() and not os.path.exists(model):
+        net = create_model(model)
+        meta, path = net.meta, None
+    elif os.path.exists(model) or os.sep in model or os.path.splitext(model)[1]:
+        net, meta = load_checkpoint(model, trust=trust)
+        path = model
+    else:
+        raise UsageError("expected a checkpoint file or a model name ({}), found neither: '{}'".format(
+            ", ".join(list_models()), model))
+    report = profile_model(net, meta, path, batch_sizes=batch, warmup=warmup, runs=runs)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        print_profile(report)
+
+
+def print_profile(r) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    p = r["parameters"]
+    t = Table(title="{} ({} {})".format(r["model"], r["arch"], r["arch_args"].get("widths", "")),
+              show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("parameters", "{:,}".format(p["total"]))
+    t.add_row("  zero / non-zero", "{:,} / {:,}".format(p["zero"], p["nonzero"]))
+    t.add_row("FLOPs @ {}".format("×".join(map(str, r["input_shape"]))), "{:,} ({:.3f} G)".format(
+        r["flops"], r["flops"] / 1e9))
+    t.add_row("size on disk", "{:.3f} MB".format(r["size_mb"]["disk"]))
+    t.add_row("size in memory", "{:.3f} MB".format(r["size_mb"]["memory"]))
+    for b, s in r["latency_ms"].items():
+        t.add_row("CPU latency, batch {}".format(b), "{:.2f} ms median (p90 {:.2f}, {} runs)".format(
+            s["p50"], s["p90"], s["n"]))
+    t.caption = "torch {}, {} threads".format(r["torch"], r["threads"])
+    Console().print(t)

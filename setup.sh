@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything edge and its tests need on Debian/Ubuntu: system packages (apt) and a Python
+# virtual environment in .venv with the host, CPU-runtime and dev extras. Safe to run again: it only
+# reinstalls when setup.sh or setup.cfg changed. Used by README's commands and by CI.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: a compiler and headers for wheels that build from source, and GStreamer with
+# its GObject-introspection data for the camera/file sources.
+APT_PACKAGES=(
+  python3-venv python3-dev gcc pkg-config
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+stamp=".venv/.edge-setup"
+want="$(cat setup.sh setup.cfg | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: 2.13.0 resolves to the local CPU build here; an unpinned torch would pull
+# several GB of CUDA libraries.
+.venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install -q -e ".[host,dev]"
+echo "$want" > "$stamp"
+echo "setup: ready (.venv/bin/edge)"
