@@ -1,0 +1,61 @@
+"""Inference backends: one file each, an explicit registry keyed by file type.
+
+    >>> b = load_backend("model.onnx")           # picks the fastest backend installed for the file
+    >>> logits = b.infer(batch)                   # float32 NCHW → (N, classes) float32
+    >>> b.meta.labels
+
+``auto`` order by file type: ``.engine``/``.plan`` → tensorrt; ``.onnx`` → onnxruntime
+(TensorRT EP, CUDA EP, CPU); ``.pt``/``.ts`` → pytorch. Backend modules import their runtime
+(tensorrt, onnxruntime, torch) inside ``load``, so this package imports anywhere.
+"""
+import importlib
+import os
+from collections import OrderedDict
+from typing import Dict, Optional
+
+from edge.backends.base import Backend, MetaOverrides  # noqa: F401
+from edge.errors import InputError, UsageError
+
+# backend name → module under edge.backends that defines ``BACKEND`` (a Backend subclass)
+BACKENDS = OrderedDict([
+    ("tensorrt", "edge.backends.tensorrt"),
+    ("onnxruntime", "edge.backends.onnxruntime"),
+    ("pytorch", "edge.backends.pytorch"),
+])
+
+# file suffix → backends that can run it, best first
+BY_SUFFIX = {
+    ".engine": ("tensorrt",),
+    ".plan": ("tensorrt",),
+    ".onnx": ("onnxruntime",),
+    ".pt": ("pytorch",),
+    ".pth": ("pytorch",),
+    ".ts": ("pytorch",),
+}
+
+
+def backend_class(name: str):
+    if name not in BACKENDS:
+        raise UsageError("unknown backend '{}' (known: auto, {})".format(name, ", ".join(BACKENDS)))
+    return importlib.import_module(BACKENDS[name]).BACKEND
+
+
+def candidates(path: str):
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in BY_SUFFIX:
+        raise InputError("expected a model file ending in {}, found '{}'".format(
+            "/".join(sorted(BY_SUFFIX)), os.path.basename(path)))
+    return BY_SUFFIX[suffix]
+
+
+def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverrides] = None,
+                 options: Optional[Dict] = None) -> Backend:
+    """Load ``path`` with the named backend, or with the first for its file type (``auto``)."""
+    if not os.path.isfile(path):
+        raise InputError("expected a model file, found {} at '{}'".format(
+            "a directory" if os.path.isdir(path) else "nothing", path))
+    names = candidates(path) if backend == "auto" else (backend,)
+    if backend != "auto" and backend not in candidates(path):
+        raise UsageError("backend '{}' cannot run '{}' (it runs: {})".format(
+            backend, os.path.basename(path), ", ".join(candidates(path))))
+    return backend_class(names[0]).load(path, overrides=overrides, options=options or {})

@@ -1,0 +1,85 @@
+"""The one interface every inference backend implements."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from edge.errors import InputError, UsageError
+from edge.meta import ModelMeta
+
+
+class MetaOverrides(dict):
+    """User-supplied metadata for a model that carries none (``--labels``, ``--input-size``, ...).
+
+    Keys are ModelMeta field names; values replace what the model file says.
+    """
+
+    def apply(self, meta: Optional[ModelMeta], source: str) -> ModelMeta:
+        if meta is None:
+            if "labels" not in self or "input_size" not in self:
+                raise InputError("{} carries no edge metadata; give at least --labels and --input-size".format(
+                    source))
+            return ModelMeta(arch="", **self)
+        return meta.replace(**self) if self else meta
+
+
+class Backend:
+    """Load a model, expose its metadata, run a preprocessed float32 NCHW batch.
+
+    Subclasses implement ``load`` and ``_run``; ``infer`` validates the batch first.
+    """
+
+    name = "base"
+
+    def __init__(self, meta: ModelMeta, path: str, static_batch: Optional[int] = None,
+                 precision: str = "fp32", device: str = "cpu"):
+        self.meta = meta
+        self.path = path
+        self.static_batch = static_batch  # None: any batch size
+        self.precision = precision
+        self.device = device
+
+    @classmethod
+    def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
+        raise NotImplementedError
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, C, H, W) → float32 logits (N, classes)."""
+        self.check_batch(batch)
+        if len(batch) == 0:
+            return np.zeros((0, self.meta.num_classes), np.float32)
+        out = self._run(np.ascontiguousarray(batch))
+        if out.ndim != 2 or out.shape[1] != self.meta.num_classes:
+            raise InputError("{}: model returned shape {}, expected (N, {}) for labels {}".format(
+                self.path, tuple(out.shape), self.meta.num_classes, list(self.meta.labels)))
+        return out
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def check_batch(self, batch: np.ndarray) -> None:
+        expected = (self.meta.channels,) + tuple(self.meta.input_size)
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
+            raise UsageError("expected a float32 numpy batch, found {}".format(
+                getattr(batch, "dtype", type(batch).__name__)))
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
+            raise UsageError("expected a batch of shape (N, {}, {}, {}), found {}".format(
+                expected[0], expected[1], expected[2], tuple(batch.shape)))
+
+    def info(self) -> Dict:
+        return {"backend": self.name, "path": self.path, "device": self.device, "precision": self.precision,
+                "static_batch": self.static_batch, "labels": list(self.meta.labels),
+                "input_size": list(self.meta.input_size)}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def split_batches(n: int, size: int) -> Sequence[slice]:
+    """Slices that cover ``n`` rows in chunks of ``size`` (the last may be short)."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]

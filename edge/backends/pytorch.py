@@ -1,0 +1,45 @@
+"""PyTorch backend: edge checkpoints (.pt) and TorchScript files (.ts), on CUDA when available."""
+from typing import Dict, Optional
+
+import numpy as np
+
+from edge.backends.base import Backend, MetaOverrides
+from edge.errors import InputError, require
+
+
+class PyTorchBackend(Backend):
+    name = "pytorch"
+
+    def __init__(self, model, meta, path, device):
+        super().__init__(meta, path, None, precision="fp32", device=device)
+        self.model = model
+
+    @classmethod
+    def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
+        torch = require("torch", "torch", "running .pt/.ts models")
+        options = options or {}
+        device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        if path.endswith(".ts"):
+            try:
+                model = torch.jit.load(path, map_location=device)
+            except Exception as e:
+                raise InputError("expected a TorchScript file at '{}', found one torch cannot load ({})".format(
+                    path, str(e).strip().splitlines()[0][:200])) from None
+            meta = (overrides or MetaOverrides()).apply(None, "'{}'".format(path))
+        else:
+            from models.checkpoint import load_checkpoint
+
+            model, meta = load_checkpoint(path, trust=bool(options.get("trust")))
+            meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
+        backend = cls(model.to(device).eval(), meta, path, device)
+        backend.infer(np.zeros((1, meta.channels) + tuple(meta.input_size), np.float32))  # warm up
+        return backend
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+
+BACKEND = PyTorchBackend
