@@ -1,0 +1,94 @@
+"""TensorRT engine sidecars: the plan stays a plain TensorRT file (``trtexec`` loads it); beside it,
+``<engine>.json`` holds the model metadata and the fingerprint of what built it.
+
+Engines are not portable: one built by another TensorRT version, on another GPU, or for another
+precision or ONNX file must be rebuilt. The decisions here are pure functions; only
+``device_fingerprint`` touches the GPU libraries.
+"""
+import hashlib
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+from edge.errors import InputError, require
+from edge.meta import ModelMeta
+
+SIDECAR_SUFFIX = ".json"
+FINGERPRINT_KEYS = ("tensorrt", "gpu", "compute_capability", "precision", "onnx_sha256")
+
+
+def sidecar_path(engine_path: str) -> str:
+    return engine_path + SIDECAR_SUFFIX
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_fingerprint(tensorrt: str, gpu: str, compute_capability: str, precision: str,
+                     onnx_sha256: str) -> Dict[str, str]:
+    return {"tensorrt": tensorrt, "gpu": gpu, "compute_capability": compute_capability,
+            "precision": precision, "onnx_sha256": onnx_sha256}
+
+
+def fingerprint_mismatches(stored: Dict[str, str], current: Dict[str, str]) -> List[str]:
+    """Human-readable differences between the engine's fingerprint and this device ("" keys ignored).
+
+    ``current`` may omit keys it does not constrain (e.g. precision or onnx_sha256 at load time).
+    """
+    out = []
+    for key in FINGERPRINT_KEYS:
+        if key in current and current[key] != "" and stored.get(key) != current[key]:
+            out.append("{} {} (engine) vs {} (here)".format(key, stored.get(key, "unknown"), current[key]))
+    return out
+
+
+def write_sidecar(engine_path: str, meta: ModelMeta, fingerprint: Dict[str, str],
+                  extra: Optional[Dict] = None) -> str:
+    data = {"meta": meta.to_dict(), "fingerprint": fingerprint}
+    data.update(extra or {})
+    path = sidecar_path(engine_path)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_sidecar(engine_path: str) -> Tuple[ModelMeta, Dict[str, str], Dict]:
+    """(meta, fingerprint, whole sidecar) of an engine; a missing or bad sidecar is an InputError."""
+    path = sidecar_path(engine_path)
+    if not os.path.isfile(path):
+        raise InputError("expected the engine's sidecar '{}' (metadata and fingerprint written by "
+                         "`edge export --engine`), found none".format(path))
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except ValueError as e:
+        raise InputError("expected JSON in '{}', found unparsable text ({})".format(path, e)) from None
+    if not isinstance(data, dict) or "meta" not in data or "fingerprint" not in data:
+        raise InputError("expected 'meta' and 'fingerprint' in '{}', found keys {}".format(
+            path, sorted(data) if isinstance(data, dict) else type(data).__name__))
+    return ModelMeta.from_dict(data["meta"], source=path), data["fingerprint"], data
+
+
+def check_engine(engine_path: str, stored: Dict[str, str], current: Dict[str, str]) -> None:
+    """Refuse a stale engine with one line naming every difference and the fix."""
+    diffs = fingerprint_mismatches(stored, current)
+    if diffs:
+        raise InputError("engine '{}' was built elsewhere ({}); rebuild it on this device with "
+                         "`edge export MODEL.onnx --engine`".format(engine_path, "; ".join(diffs)))
+
+
+def device_fingerprint(precision: str = "", onnx_sha256: str = "") -> Dict[str, str]:
+    """Fingerprint of this device's TensorRT and GPU 0 (needs tensorrt and pycuda)."""
+    trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
+    cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
+    cuda.init()
+    dev = cuda.Device(0)
+    major, minor = dev.compute_capability()
+    return make_fingerprint(trt.__version__, dev.name(), "{}.{}".format(major, minor), precision, onnx_sha256)
