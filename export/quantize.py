@@ -101,15 +101,20 @@ def compare_int8(fp32_path: str, int8_path: str, parity_data: Optional[str] = No
     return parity.run_parity(ort_fn(ort_session(fp32_path)), ort_fn(ort_session(int8_path)), sets)
 
 
-def evaluate(paths: Dict[str, str], data_dir: str, batch: int = 32) -> Dict:
-    """Top-1 accuracy of each ONNX in ``paths`` ({name: path}) on the ImageFolder ``data_dir``."""
+def check_data(data_dir: str, meta: ModelMeta):
+    """The labelled ImageFolder, if its class folders are among the model's labels (checked before any work)."""
     folder = scan(data_dir, min_classes=1)
-    metas = {name: onnx_meta(p) for name, p in paths.items()}
-    meta = next(iter(metas.values()))
     unknown = [c for c in folder.classes if c not in meta.labels]
     if unknown:
         raise InputError("expected class folders named after the model's labels ({}) in '{}', found '{}'".format(
             ", ".join(meta.labels), data_dir, unknown[0]))
+    return folder
+
+
+def evaluate(paths: Dict[str, str], data_dir: str, batch: int = 32) -> Dict:
+    """Top-1 accuracy of each ONNX in ``paths`` ({name: path}) on the ImageFolder ``data_dir``."""
+    meta = onnx_meta(next(iter(paths.values())))
+    folder = check_data(data_dir, meta)
     truth = np.array([meta.labels.index(folder.classes[s.label]) for s in folder.samples])
     preds = {name: [] for name in paths}
     sessions = {name: ort_fn(ort_session(p)) for name, p in paths.items()}

@@ -205,6 +205,8 @@ def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method
 
     from export import quantize as q
 
+    if data:
+        q.check_data(data, q.onnx_meta(fp32_path))
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("calibrating", total=None)
         report = q.quantize_onnx(fp32_path, out, calib, limit=calib_size, method=method, per_channel=per_channel,
