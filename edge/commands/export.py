@@ -7,17 +7,13 @@ import typer
 
 EPILOG = """Examples:
 
-  edge export runs/teacher.pt                       # → runs/teacher.onnx (dynamic batch, opset 13)
-
-  edge export my_model.ts --input-size 96x64 --labels cat,dog,bird -o my_model.onnx
-
+\b
+  edge export runs/teacher.pt            # → runs/teacher.onnx
+  edge export user.ts --input-size 96x64 --labels cat,dog,bird -o user.onnx
   edge export weights.pth --arch small --labels with_mask,without_mask
-
-  edge export runs/small.pt --int8 --calib data/train --data data/test   # + runs/small.int8.onnx
-
-  edge export small.onnx --engine                   # on the Jetson: FP16 TensorRT engine + .json sidecar
-
-  edge export small.onnx --engine --int8 --calib data/calib   # INT8 engine (FP16 on a Nano, said so)
+  edge export runs/small.pt --int8 --calib data/train --data data/test
+  edge export small.onnx --engine        # on the Jetson: FP16 engine
+  edge export small.onnx --engine --int8 --calib data/calib
 """
 
 

@@ -8,9 +8,9 @@ import typer
 
 EPILOG = """Examples:
 
-  edge quantize runs/small.onnx --calib data/train --data data/test    # → runs/small.int8.onnx
-
-  edge quantize runs/teacher.pt --calib data/train --method entropy -o teacher.int8.onnx
+\b
+  edge quantize runs/small.onnx --calib data/train --data data/test
+  edge quantize runs/teacher.pt --calib data/train --method entropy -o t.int8.onnx
 """
 
 
