@@ -6,6 +6,8 @@ are signed INT8, symmetric, weights per output channel; opset stays 13 (per-chan
 Calibration uses real images fed through ``edge.preprocess``; with ``data`` (an ImageFolder whose
 class folders are the model's labels) accuracy is measured for FP32 and INT8 side by side.
 """
+import contextlib
+import io
 import os
 import tempfile
 import time
@@ -64,11 +66,13 @@ def quantize_onnx(fp32_path: str, out: str, calib_dir: str, limit: int = 256, me
         input_name = onnx.load(pre).graph.input[0].name
         reader = calibration.ort_reader(paths, meta, input_name, batch, progress)
         tmp = os.path.join(work, "int8.onnx")
-        quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                                          "percentile": CalibrationMethod.Percentile}[method],
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress chatter
+            quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                              "entropy": CalibrationMethod.Entropy,
+                                              "percentile": CalibrationMethod.Percentile}[method],
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
         model = onnx.load(tmp)
         m = meta.replace(provenance=dict(meta.provenance, quantization={
             "format": "QDQ", "activations": "int8 symmetric", "weights": "int8 symmetric" + (

@@ -277,8 +277,8 @@ def print_int8(r: Dict) -> None:
     t.add_row("calibration", "{} images, {}".format(r["calibration_images"], r["method"]))
     t.add_row("Q/DQ nodes", str(r["qdq_nodes"]))
     for name, p in r["vs_fp32"].items():
-        t.add_row("vs FP32, " + name, "max abs {:.3g}  top-1 agreement {:.1%}".format(p["max_abs"],
-                                                                                    p["top1_agreement"]))
+        t.add_row("vs FP32, " + name, "max abs {:.3g}  rel {:.3g}  top-1 agreement {:.1%}".format(
+            p["max_abs"], p["max_rel"], p["top1_agreement"]))
     acc = r.get("accuracy")
     if acc:
         t.add_row("accuracy ({} images)".format(acc["images"]), "FP32 {:.2%} → INT8 {:.2%} (Δ {:+.2f} pp, "
