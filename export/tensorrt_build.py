@@ -265,8 +265,13 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     when no calibration cache exists). Returns a report dict.
     """
     trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
-    import pycuda.autoinit  # noqa: F401  (a CUDA context for the builder and the calibrator)
-
+    require("pycuda.driver", "pycuda", "TensorRT engines")
+    try:
+        require("pycuda.autoinit", "pycuda", "TensorRT engines")  # a CUDA context for builder and calibrator
+    except EdgeError:
+        raise
+    except Exception as e:  # pycuda raises its own error types when there is no usable GPU
+        raise HardwareError("no CUDA GPU available for TensorRT ({})".format(str(e).splitlines()[0][:200]))
     version, gpu, cc, total = device_caps()
     plan = api_plan(version)
     logger = _logger(trt, log_level)
@@ -349,8 +354,8 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     if blob is None:
         raise EdgeError("TensorRT could not build the engine (see its log above; --trt-log verbose for more)")
     seconds = time.time() - t0
-    _atomic_write(path, bytes(blob))
-    _atomic_write(tc_path, bytes(config.get_timing_cache().serialize()))
+    _atomic_write(path, bytes(memoryview(blob)))
+    _atomic_write(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
     write_sidecar(path, meta, current, extra={
         "build": {"profile": list(prof), "workspace_mib": ws // MiB, "api": plan.generation,
                   "seconds": round(seconds, 1), "calibration_cache": cache_file, "notes": choice.notes}})

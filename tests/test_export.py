@@ -217,9 +217,7 @@ def test_malicious_pickle_is_refused_and_its_payload_never_runs(tmp_path, cli):
     result = cli(["export", str(path)])
     assert_one_line_error(result, 3, "refusing to unpickle it", tmp_path)
     assert not marker.exists()
-    with open(str(path), "rb"):  # and a raw (non-zip) pickle too
-        pass
-    raw = tmp_path / "evil2.pt"
+    raw = tmp_path / "evil2.pt"  # and a raw (non-zip) pickle too
     raw.write_bytes(pickle.dumps(Payload(str(marker)), protocol=2))
     result = cli(["export", str(raw)])
     assert result.exit_code == 3 and not marker.exists(), result.output
@@ -258,3 +256,12 @@ def test_engine_without_tensorrt_names_the_package(tmp_path, cli, teacher_ckpt):
     run_export(cli, [teacher_ckpt])
     result = cli(["export", str(tmp_path / "teacher.onnx"), "--engine"])
     assert result.exit_code == 4 and "'tensorrt' is needed for TensorRT engines" in result.output
+
+
+def test_torchscript_carrying_edge_meta_needs_no_flags(tmp_path, cli):
+    meta = ModelMeta(arch="", labels=("a", "b", "c"), input_size=(96, 64), channel_order="BGR", variant="user")
+    path = tmp_path / "user.ts"
+    torch.jit.save(torch.jit.script(UserNet()), str(path), _extra_files={"edge.meta": meta.to_json()})
+    report = run_export(cli, [path])["onnx"]
+    stored = ModelMeta.from_onnx_props(onnx_props(tmp_path / "user.onnx"))
+    assert stored.replace(provenance={}) == meta and report["inputs"][0]["shape"] == ["batch", 3, 96, 64]
