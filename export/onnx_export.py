@@ -97,19 +97,25 @@ def finish(path: str, meta: ModelMeta, simplify: bool = True):
     import onnx
 
     model = onnx.load(path)
+    simplified = False
     if simplify:
         import onnxslim
 
-        model = onnxslim.slim(model)
+        try:
+            with _quiet_native_output():
+                model = onnxslim.slim(model)
+            simplified = True
+        except Exception:  # a simplifier bug must not block an export that is valid without it
+            model = onnx.load(path)
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, meta.to_onnx_props())
     model.producer_name = "edge"
     onnx.save(model, path)  # weights embedded: one file (models here are far below the 2 GB limit)
     try:
         onnx.checker.check_model(path, full_check=True)
-    except onnx.checker.ValidationError as e:
-        raise InputError("the exported ONNX fails onnx.checker ({})".format(_line(e))) from None
-    return model
+    except Exception as e:  # ValidationError, InferenceError (strict shape inference)
+        raise InputError("the exported ONNX fails onnx.checker ({}: {})".format(type(e).__name__, _line(e))) from None
+    return model, simplified
 
 
 def describe(model) -> Dict:
@@ -160,10 +166,14 @@ def export_onnx(model, meta: ModelMeta, out: str, batch: Optional[int] = None, o
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published model gets the usual mode
     try:
         torch_export(model, meta, tmp, batch, opset)
-        proto = finish(tmp, meta, simplify)
+        proto, simplified = finish(tmp, meta, simplify)
         images = parity.real_images(parity_data)
         sets = parity.input_sets(meta, images, batch)
-        results = parity.run_parity(torch_fn(model), ort_fn(ort_session(tmp)), sets, atol, rtol)
+        try:
+            session = ort_session(tmp)
+        except Exception as e:
+            raise InputError("ONNX Runtime cannot load the exported model ({})".format(_line(e))) from None
+        results = parity.run_parity(torch_fn(model), ort_fn(session), sets, atol, rtol)
         summary = parity.worst(results)
         if not summary["ok"]:
             bad = [n for n, r in results.items() if not r["ok"]]
@@ -179,5 +189,5 @@ def export_onnx(model, meta: ModelMeta, out: str, batch: Optional[int] = None, o
     report = describe(proto)
     report.update(path=out, size=os.path.getsize(out), parity=results, parity_worst=summary,
                   real_images=len(images), tolerance={"atol": atol, "rtol": rtol}, seconds=time.time() - t0,
-                  meta=meta.to_dict(), simplified=simplify)
+                  meta=meta.to_dict(), simplified=simplified)
     return report

@@ -103,8 +103,21 @@ def compare(reference: np.ndarray, candidate: np.ndarray, atol: float = DEFAULT_
 
 def run_parity(torch_fn, onnx_fn, sets: Dict[str, np.ndarray], atol: float = DEFAULT_ATOL,
                rtol: float = DEFAULT_RTOL) -> Dict[str, Dict]:
-    """Compare ``onnx_fn(batch)`` to ``torch_fn(batch)`` on every input set."""
-    return {name: compare(torch_fn(x), onnx_fn(x), atol, rtol) for name, x in sets.items()}
+    """Compare ``onnx_fn(batch)`` to ``torch_fn(batch)`` on every input set; a run that fails is an InputError."""
+    out = {}
+    for name, x in sets.items():
+        for who, fn in (("PyTorch", torch_fn), ("ONNX Runtime", onnx_fn)):
+            try:
+                y = fn(x)
+            except Exception as e:
+                lines = [s for s in str(e).splitlines() if s.strip()]
+                raise InputError("{} fails on the parity input '{}' ({}: {}); a model that only works at one "
+                                 "batch size needs --batch N".format(who, name, type(e).__name__,
+                                                                      lines[0][:200] if lines else "")) from None
+            if who == "PyTorch":
+                ref = y
+        out[name] = compare(ref, y, atol, rtol)
+    return out
 
 
 def worst(results: Dict[str, Dict]) -> Dict:

@@ -193,27 +193,34 @@ def _logger(trt, level: str):
     return trt.Logger(sev[level])
 
 
-def make_calibrator(trt, batches, cache_path: str):
-    """IInt8EntropyCalibrator2 fed with preprocessed float32 NCHW batches (all of one size), caching to
-    ``cache_path``; as in NVIDIA's samples (pycuda device buffer, ``get_batch`` returns its pointer)."""
+def make_calibrator(trt, batches, batch_size: int, cache_path: str):
+    """IInt8EntropyCalibrator2 pulling preprocessed float32 NCHW batches of ``batch_size`` from the
+    iterable ``batches`` one at a time (a Nano has 4 GB for everything), caching the table to
+    ``cache_path``; as in NVIDIA's samples (a pycuda device buffer, ``get_batch`` returns its pointer)."""
     import numpy as np
     cuda = require("pycuda.driver", "pycuda", "INT8 calibration")
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.batches = [np.ascontiguousarray(b, dtype=np.float32) for b in batches]
-            self.index = 0
-            self.device = cuda.mem_alloc(self.batches[0].nbytes) if self.batches else None
+            self.batches = iter(batches)
+            self.device = None
+            self.count = 0
 
         def get_batch_size(self):
-            return len(self.batches[0]) if self.batches else 1
+            return batch_size
 
         def get_batch(self, names, p_str=None):
-            if self.index >= len(self.batches):
+            batch = next(self.batches, None)
+            if batch is None:
                 return None
-            cuda.memcpy_htod(self.device, self.batches[self.index])
-            self.index += 1
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+            if len(batch) != batch_size:
+                raise ValueError("calibration batch of {} images, expected {}".format(len(batch), batch_size))
+            if self.device is None:
+                self.device = cuda.mem_alloc(batch.nbytes)
+            cuda.memcpy_htod(self.device, batch)
+            self.count += 1
             return [int(self.device)]
 
         def read_calibration_cache(self):
@@ -223,7 +230,7 @@ def make_calibrator(trt, batches, cache_path: str):
             return None
 
         def write_calibration_cache(self, cache):
-            _atomic_write(cache_path, bytes(cache))
+            _atomic_write(cache_path, bytes(memoryview(cache)))
 
     return Calibrator()
 
@@ -258,11 +265,11 @@ def device_caps():
 def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=None, out: Optional[str] = None,
                  opt_batch: int = 4, max_batch: int = 16, workspace_mb: Optional[int] = None,
                  timing_cache: Optional[str] = None, log_level: str = "warning", force: bool = False,
-                 calib_sha: str = "", onnx_is_qdq: bool = False, echo=print) -> Dict:
+                 calib_sha: str = "", onnx_is_qdq: bool = False, calib_batch: int = 8, echo=print) -> Dict:
     """ONNX → plain TensorRT plan + JSON sidecar; reuses a matching engine unless ``force``.
 
-    ``calib_batches``: a callable returning float32 NCHW batches for INT8 calibration (only called
-    when no calibration cache exists). Returns a report dict.
+    ``calib_batches``: a callable returning an iterable of float32 NCHW batches of ``calib_batch``
+    images for INT8 calibration (only called when no calibration cache exists). Returns a report dict.
     """
     trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
     require("pycuda.driver", "pycuda", "TensorRT engines")
@@ -325,10 +332,10 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     cache_file = None
     if choice.calibrate:
         cache_file = calibration_cache_path(onnx_path, onnx_sha, calib_sha or "nodata")
-        batches = [] if os.path.isfile(cache_file) else list(calib_batches())
-        calibrator = make_calibrator(trt, batches, cache_file)
+        batches = iter(()) if os.path.isfile(cache_file) else calib_batches()
+        calibrator = make_calibrator(trt, batches, calib_batch, cache_file)
         config.int8_calibrator = calibrator
-        cal_batch = calibrator.get_batch_size()
+        cal_batch = calib_batch
         cal_profile = builder.create_optimization_profile()
         cal_shape = (cal_batch,) + tuple(inp.shape)[1:]
         cal_profile.set_shape(inp.name, cal_shape, cal_shape, cal_shape)

@@ -265,3 +265,23 @@ def test_torchscript_carrying_edge_meta_needs_no_flags(tmp_path, cli):
     report = run_export(cli, [path])["onnx"]
     stored = ModelMeta.from_onnx_props(onnx_props(tmp_path / "user.onnx"))
     assert stored.replace(provenance={}) == meta and report["inputs"][0]["shape"] == ["batch", 3, 96, 64]
+
+
+class FixedBatchNet(nn.Module):
+    """Hard-codes batch 1 in a reshape: fine when traced, broken at any other batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = create_model("small")
+
+    def forward(self, x):
+        return self.net(x).reshape(1, 2)
+
+
+def test_model_that_works_at_one_batch_only_asks_for_static_batch(tmp_path, cli):
+    path = _pickled_module(tmp_path, FixedBatchNet())
+    result = cli(["export", str(path), "--trust", "--labels", "a,b", "--input-size", "64"])
+    assert_one_line_error(result, 3, "fails on the parity input 'real, batch 7'", tmp_path)
+    assert "needs --batch N" in result.output
+    report = run_export(cli, [path, "--trust", "--labels", "a,b", "--input-size", "64", "--batch", "1"])
+    assert report["onnx"]["inputs"][0]["shape"] == [1, 3, 64, 64]

@@ -348,7 +348,8 @@ def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face
     paths = calibration.calibration_paths(str(tmp_path))
     r = tb.build_engine(_onnx(tmp_path), META, "int8",
                         calib_batches=lambda: calibration.batches(paths, META, batch=4, exact=True),
-                        timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), echo=print)
+                        timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4,
+                        echo=print)
     assert ("create_network", 0) in calls  # TensorRT 10: always explicit batch
     assert ("set_memory_pool_limit", "WORKSPACE", 512 * tb.MiB) in calls and "build_serialized_network" in [
         c[0] for c in calls]
@@ -362,7 +363,7 @@ def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face
     json.dump(side, open(r["engine"] + ".json", "w"))
     notes = []
     again = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], echo=notes.append,
-                            timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths))
+                            timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4)
     assert again["action"] == "rebuild" and "tensorrt 10.0.1 (engine) vs 10.3.0.30 (here)" in notes[-2]
     assert ("calibrated_batches", 2, 4) in calls and calls.count(("calibrated_batches", 2, 4)) == 1  # cache reused
 

@@ -232,14 +232,15 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
     meta = overrides.apply(ModelMeta.from_onnx_props(props, onnx_path) if "edge.meta" in props else None,
                            "'{}'".format(onnx_path))
     paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
-    batches = (lambda: calibration.batches(paths, meta, batch=8, exact=True)) if paths else None
+    calib_batch = 8
+    batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
     from rich.console import Console
 
     console = Console(stderr=True)
     with console.status("building the TensorRT engine (minutes on a Jetson Nano)…"):
         return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
                             timing_cache, trt_log, force, calibration_set_sha(paths) if paths else "",
-                            "QuantizeLinear" in ops, echo=lambda s: console.print(s, markup=False))
+                            "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False))
 
 
 def _table(title):
