@@ -415,3 +415,25 @@ def test_real_engine_builds_deserializes_and_is_reused(tmp_path, cli, teacher_ck
     assert os.path.isfile(str(tmp_path / "tc"))
     again = cli(["export", onnx, "--engine", "--fp32", "--json", "--timing-cache", str(tmp_path / "tc")])
     assert json.loads(again.output[again.output.index("{"):])["engine"]["action"] == "reuse"
+
+
+def test_cli_engine_int8_on_a_nano_says_it_builds_fp16(tmp_path, cli, device, teacher_ckpt, face_crops):
+    """The command's glue (ONNX metadata without the onnx package, calibration set, notes) on a Nano double."""
+    pytest.importorskip("torch")
+    import cv2
+
+    assert cli(["export", teacher_ckpt]).exit_code == 0
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, crop in enumerate(face_crops[:4]):
+        cv2.imwrite(str(calib / "{}.png".format(i)), crop)
+    device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    result = cli(["export", str(tmp_path / "teacher.onnx"), "--engine", "--int8", "--calib", str(calib),
+                  "--timing-cache", str(tmp_path / "tc"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "NVIDIA Tegra X1 has no fast INT8 (e.g. the Nano's Maxwell GPU): building FP16 instead of INT8" in \
+        result.output
+    report = json.loads(result.output[result.output.index("{\n"):])["engine"]
+    assert report["fingerprint"]["precision"] == "fp16" and report["api"] == "legacy"
+    meta, _, _ = read_sidecar(report["engine"])
+    assert meta.labels == ("with_mask", "without_mask") and meta.provenance["export"]["source"] == "teacher.pt"
