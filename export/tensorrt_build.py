@@ -251,7 +251,7 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 def device_caps():
     """(tensorrt version, GPU name, compute capability, total memory bytes) of GPU 0."""
-    trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
+    trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
     cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
     try:
         cuda.init()
@@ -271,7 +271,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     ``calib_batches``: a callable returning an iterable of float32 NCHW batches of ``calib_batch``
     images for INT8 calibration (only called when no calibration cache exists). Returns a report dict.
     """
-    trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
+    trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
     require("pycuda.driver", "pycuda", "TensorRT engines")
     try:
         require("pycuda.autoinit", "pycuda", "TensorRT engines")  # a CUDA context for builder and calibrator
