@@ -253,6 +253,9 @@ def test_engine_without_tensorrt_names_the_package(tmp_path, cli, teacher_ckpt):
         pytest.skip("tensorrt is installed here")
     except ImportError:
         pass
+    result = cli(["export", teacher_ckpt, "--engine"])  # checked before the ONNX export
+    assert result.exit_code == 4 and "'tensorrt' is needed for TensorRT engines" in result.output
+    assert not (tmp_path / "teacher.onnx").exists()
     run_export(cli, [teacher_ckpt])
     result = cli(["export", str(tmp_path / "teacher.onnx"), "--engine"])
     assert result.exit_code == 4 and "'tensorrt' is needed for TensorRT engines" in result.output

@@ -130,6 +130,10 @@ def test_export_int8_uses_the_same_quantization(tmp_path, cli, faces_folder):
     assert os.path.getsize(r["int8"]["path"]) < os.path.getsize(r["onnx"]["path"])  # int8 weights
     result = cli(["export", ckpt, "--int8"])
     assert result.exit_code == 2 and "--int8 needs calibration images" in result.output
+    os.remove(r["onnx"]["path"])
+    result = cli(["export", ckpt, "--int8", "--calib", str(tmp_path / "missing")])
+    assert result.exit_code == 3 and "found nothing at" in result.output
+    assert not os.path.exists(r["onnx"]["path"])  # checked before the FP32 export, not after
 
 
 def test_quantize_text_output_shows_the_delta(tmp_path, cli, trained_fp32, faces_folder):

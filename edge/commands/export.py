@@ -85,8 +85,9 @@ def export(
 
     if sum([fp16, fp32, int8 and engine]) > 1:
         raise UsageError("expected at most one of --fp16, --fp32, --int8 for the engine")
-    if int8 and not calib and not (engine and model.endswith(".onnx") and _is_qdq(model)):
+    if int8 and not calib and not (engine and model.lower().endswith(".onnx") and _is_qdq(model)):
         raise UsageError("--int8 needs calibration images: --calib DIR (an ImageFolder or a folder of images)")
+    _check_early(calib if int8 else None, calib_size, data if int8 and not engine else None, engine)
     report = {}  # type: Dict
     if model.lower().endswith(".onnx"):
         onnx_path = model
@@ -143,6 +144,19 @@ def parse_labels(text: Optional[str]) -> Optional[Tuple[str, ...]]:
     if not labels:
         raise _usage("expected --labels a,b,... or a file with one label per line, found '{}'".format(text))
     return tuple(labels)
+
+
+def _check_early(calib, calib_size, data, engine) -> None:
+    """Fail before any file is written when a folder or TensorRT that a later step needs is missing."""
+    from edge.errors import InputError, require
+    from export.calibration import calibration_paths
+
+    if calib:
+        calibration_paths(calib, calib_size)
+    if data and not os.path.isdir(data):
+        raise InputError("expected a labelled ImageFolder for --data, found nothing at '{}'".format(data))
+    if engine:
+        require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
 
 
 def _usage(message):
