@@ -178,7 +178,7 @@ def read_file(path: str) -> Dict[str, Any]:
 
 def _toml_module():
     try:
-        import tomllib  # Python 3.11+
+        import tomllib  # novermin  (Python 3.11+; tomli below)
         return tomllib
     except ImportError:
         from edge.errors import require
