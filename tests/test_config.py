@@ -180,3 +180,20 @@ def test_explicit_params_only_reports_given_flags(cli):
     assert seen["given"] == ["max_frames"]
     assert CliRunner().invoke(app, []).exit_code == 0
     assert seen["given"] == []
+
+
+def test_config_show_command(cli, tmp_path):
+    r = cli(["config", "show"])
+    assert r.exit_code == 0 and "[serve]" in r.output and "max_delay = 30.0" in r.output
+    good = _write(tmp_path, "d.toml", '[serve]\naddress = "127.0.0.1:9000"\n[reconnect]\nmax_delay = 5\n')
+    r = cli(["config", "show", "--config", good])
+    assert r.exit_code == 0 and 'address = "127.0.0.1:9000"' in r.output and "max_delay = 5.0" in r.output
+    bad = _write(tmp_path, "bad.toml", '[reconnect]\nmax_delay = "x"\n')
+    r = cli(["config", "show", "-c", bad])
+    assert r.exit_code == 2
+    assert r.output.strip() == ("edge: error: {}: 'reconnect.max_delay' expected a number, found string \"x\""
+                                .format(bad))
+    r = cli(["config", "show", "--schema", "tests.test_config:Run", "-c", _write(tmp_path, "r.toml", GOOD_TOML)])
+    assert r.exit_code == 0 and 'source = "csi://0"' in r.output
+    r = cli(["config", "show", "--schema", "edge.config:nothing"])
+    assert r.exit_code == 2 and "expected --schema MODULE:CLASS naming a dataclass" in r.output
