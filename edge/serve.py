@@ -94,7 +94,7 @@ class LiveState:
 
     def __init__(self, info: Optional[Mapping[str, str]] = None, window: int = 300, clock=time.monotonic):
         prom = require("prometheus_client", "prometheus_client", "the /metrics endpoint")
-        if hasattr(prom, "disable_created_metrics"):  # 0.17+: no *_created series next to each counter
+        if hasattr(prom, "disable_created_metrics"):  # 0.17+: no *_created series (a process-wide switch)
             prom.disable_created_metrics()
         self._clock = clock
         self._cond = threading.Condition()
@@ -180,6 +180,10 @@ class LiveState:
             self._m_gpu.set(float(telemetry["gpu_load"]))
 
     # --- the server's side ----------------------------------------------------------------------
+
+    def note_streamed(self) -> None:
+        with self._cond:
+            self.stream_frames_sent += 1
 
     def fps(self) -> float:
         with self._cond:
@@ -278,8 +282,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 head = "--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(BOUNDARY, len(jpeg))
                 self.wfile.write(head.encode("ascii") + jpeg + b"\r\n")
                 self.wfile.flush()
-                with live.state._cond:
-                    live.state.stream_frames_sent += 1
+                live.state.note_streamed()
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             pass  # the viewer went away
         finally:

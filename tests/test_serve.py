@@ -298,3 +298,59 @@ def test_live_page_in_headless_chromium(live):
     fps = float(re.search(r'id="fps">([0-9.]+)<', dom).group(1))
     assert fps > 0
     assert re.search(r"<th>with_mask</th><td>\d+</td>", dom)
+
+
+def test_stalled_viewers_do_not_slow_the_publisher(live):
+    """Viewers that never read fill their socket buffers; only their own threads block, not publish()."""
+    state, server = live
+    big = [np.random.RandomState(i).bytes(200000) for i in range(4)]  # incompressible 200 kB "frames"
+    stalled = []
+    for _ in range(3):
+        s = socket.create_connection((server.host, server.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        stalled.append(s)  # ... and never read
+    frames, errors = [], []
+    reader = threading.Thread(target=_read_stream, args=(server.url + "stream.mjpg", 1.5, frames, errors))
+    reader.start()
+    t0, n, publish_ms = time.monotonic(), 0, []
+    while time.monotonic() - t0 < 2.0:
+        t = time.perf_counter()
+        state.publish(big[n % 4], _record(n))
+        publish_ms.append((time.perf_counter() - t) * 1000)
+        n += 1
+        time.sleep(max(0.0, t0 + n / 30.0 - time.monotonic()))
+    reader.join(10)
+    for s in stalled:
+        s.close()
+    assert not errors, errors
+    assert n >= 0.85 * 60 and max(publish_ms) < 50, "publisher blocked: {} frames, max {:.1f} ms".format(
+        n, max(publish_ms))
+    assert len(frames) >= 20  # a reading viewer still gets its frames
+
+
+def test_too_many_viewers_get_503():
+    state = LiveState()
+    server = start_server(state, "127.0.0.1:0", max_streams=1)
+    state.publish(_jpeg(1), {})
+    try:
+        first = urllib.request.urlopen(server.url + "stream.mjpg", timeout=5)
+        first.readline()
+        assert _get_status(server.url + "stream.mjpg") == 503
+        first.close()
+    finally:
+        server.close()
+
+
+def test_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.skip("needs IPv6 (this machine has no IPv6 support)")
+    try:
+        server = start_server(LiveState(), "[::1]:0")
+    except UsageError as e:
+        pytest.skip("needs an IPv6 loopback address (::1): {}".format(e))
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert _get_status(server.url + "status.json") == 200
+    finally:
+        server.close()
