@@ -222,6 +222,16 @@ def explicit_params(ctx) -> List[str]:
     return [n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", None) in given]
 
 
+def cli_overrides(ctx, rename: Optional[Mapping[str, str]] = None, exclude=("config",)) -> Dict[str, Any]:
+    """{config key: value} of the flags given explicitly, for ``merge_cli``.
+
+    A flag maps to the field of the same name unless ``rename`` says otherwise
+    (e.g. ``{"serve_token": "serve.token"}``); ``exclude`` lists flags that are not config fields.
+    """
+    rename = rename or {}
+    return {rename.get(n, n): ctx.params[n] for n in explicit_params(ctx) if n not in exclude}
+
+
 # --- TOML output -----------------------------------------------------------------------------------
 
 def _toml_key(k: str) -> str:

@@ -44,6 +44,19 @@ def backoff_schedule(cfg: BackoffConfig, rng: Optional[random.Random] = None) ->
         n += 1
 
 
+def reopen_hint(source: str) -> str:
+    """What to tell the user while a source keeps failing (logged with the retry)."""
+    s = source.lower()
+    if s.startswith("csi") or "nvarguscamerasrc" in s:
+        return ("CSI camera: check the ribbon cable; if it does not come back, restart the Argus daemon: "
+                "sudo systemctl restart nvargus-daemon")
+    if s.startswith(("rtsp://", "http://", "https://")):
+        return "network stream: check the camera is reachable and the URL/credentials are right"
+    if s.isdigit() or s.startswith(("/dev/video", "usb", "v4l2")):
+        return "USB camera: check the cable; `v4l2-ctl --list-devices` lists the cameras"
+    return "check that the source exists and is readable"
+
+
 class RetryStopped(Exception):
     """retry_open was asked to stop (e.g. SIGTERM) before ``open_fn`` succeeded."""
 

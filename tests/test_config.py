@@ -182,6 +182,38 @@ def test_explicit_params_only_reports_given_flags(cli):
     assert seen["given"] == []
 
 
+def test_cli_overrides_end_to_end(tmp_path):
+    """A typer command with --config: the file first, then only the flags the user typed."""
+    from typing import Optional as Opt
+
+    import typer
+    from typer.testing import CliRunner
+
+    from edge.config import cli_overrides
+
+    app = typer.Typer()
+    out = {}
+
+    @app.command()
+    def run(ctx: typer.Context,
+            config: Opt[str] = typer.Option(None, "--config", help="c"),
+            model: str = typer.Option("default.onnx", "--model", help="m"),
+            max_frames: Opt[int] = typer.Option(None, "--max-frames", help="n"),
+            headless: bool = typer.Option(False, "--headless/--window", help="h"),
+            serve: Opt[str] = typer.Option(None, "--serve", help="s"),
+            serve_token: Opt[str] = typer.Option(None, "--serve-token", envvar="EDGE_SERVE_TOKEN", help="t")):
+        cfg = load_config(config, Run) if config else Run(model=model)
+        out["cfg"] = merge_cli(cfg, cli_overrides(ctx, {"serve": "serve.address", "serve_token": "serve.token"}))
+
+    path = _write(tmp_path, "run.toml", GOOD_TOML)
+    r = CliRunner().invoke(app, ["--config", path, "--window", "--serve", "127.0.0.1:9000"],
+                           env={"EDGE_SERVE_TOKEN": "from-the-environment"})
+    assert r.exit_code == 0, r.output
+    cfg = out["cfg"]
+    assert cfg.headless is False and cfg.max_frames == 100 and cfg.model == "/var/lib/edge/small.engine"
+    assert cfg.serve == Serve("127.0.0.1:9000", "from-the-environment")
+
+
 def test_config_show_command(cli, tmp_path):
     r = cli(["config", "show"])
     assert r.exit_code == 0 and "[serve]" in r.output and "max_delay = 30.0" in r.output

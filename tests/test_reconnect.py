@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from edge.reconnect import BackoffConfig, RetryStopped, backoff_delay, backoff_schedule, retry_open
+from edge.reconnect import BackoffConfig, RetryStopped, backoff_delay, backoff_schedule, reopen_hint, retry_open
 
 
 @pytest.mark.parametrize("attempt,kw,expected", [
@@ -106,3 +106,12 @@ def test_stop_interrupts_the_wait(tmp_path):
     with pytest.raises(RetryStopped):
         retry_open(lambda: open(str(tmp_path / "never")), BackoffConfig(initial=10), stop=stop)
     assert time.monotonic() - t0 < 2
+
+
+@pytest.mark.parametrize("source,part", [
+    ("csi://0", "restart nvargus-daemon"), ("nvarguscamerasrc sensor-id=0 ! appsink", "nvargus-daemon"),
+    ("rtsp://cam/stream", "reachable"), ("0", "v4l2-ctl"), ("/dev/video1", "v4l2-ctl"),
+    ("clip.mp4", "exists and is readable"),
+])
+def test_reopen_hint(source, part):
+    assert part in reopen_hint(source)
