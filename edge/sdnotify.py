@@ -7,6 +7,9 @@
         notify.watchdog()       # every frame; sends WATCHDOG=1 at most every WATCHDOG_USEC / 2
     notify.stopping()
 
+systemd arms the watchdog when READY=1 arrives (or at the first WATCHDOG=1), so slow start-up work
+(loading or building a TensorRT engine) is bounded by TimeoutStartSec= only: call
+``extend_timeout(seconds)`` before it, and start calling ``watchdog()`` from the frame loop.
 Never raises into the caller: a vanished socket is remembered and reported by ``last_error``.
 """
 import os
