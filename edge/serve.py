@@ -109,6 +109,7 @@ class LiveState:
         self._telemetry = {}  # type: Dict[str, Any]
         self._started = clock()
         self._last_frame_unix = None  # type: Optional[float]
+        self._last_tick = None  # type: Optional[float]
         self.info = dict(info or {})
         self.stream_frames_sent = 0
 
@@ -147,6 +148,7 @@ class LiveState:
                 self._jpeg = jpeg
             self._record = rec
             self._fps.tick(now)
+            self._last_tick = now
             for stage, ms in stages.items():
                 self._recent.setdefault(stage, deque(maxlen=self._window)).append(ms)
             for lab in labels:
@@ -186,8 +188,14 @@ class LiveState:
             self.stream_frames_sent += 1
 
     def fps(self) -> float:
+        """Frames per second over the last 2 s; 0 once no frame came for 2 s (a stalled pipeline)."""
         with self._cond:
-            return self._fps.fps
+            return self._fps_locked()
+
+    def _fps_locked(self) -> float:
+        if self._last_tick is None or self._clock() - self._last_tick > self._fps.window:
+            return 0.0
+        return self._fps.fps
 
     def wait_frame(self, after: int, timeout: float) -> Optional[Tuple[int, bytes]]:
         """(seq, jpeg) of a frame newer than ``after``, or None after ``timeout`` seconds."""
@@ -200,7 +208,7 @@ class LiveState:
     def status(self) -> Dict[str, Any]:
         with self._cond:
             recent = {k: list(v) for k, v in self._recent.items()}
-            out = {"frames": self._seq, "fps": round(self._fps.fps, 2),
+            out = {"frames": self._seq, "fps": round(self._fps_locked(), 2),
                    "uptime_s": round(self._clock() - self._started, 1), "faces": dict(self._faces),
                    "counters": dict(self._counts), "telemetry": self._telemetry, "last": self._record,
                    "last_frame_unix": self._last_frame_unix, "info": self.info,

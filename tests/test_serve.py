@@ -102,6 +102,17 @@ def test_frame_facts():
     assert frame_facts({}) == ({}, [])
 
 
+def test_fps_drops_to_zero_when_frames_stop():
+    t = [100.0]
+    state = LiveState(clock=lambda: t[0])
+    for _ in range(31):
+        state.publish(None, {})
+        t[0] += 0.1
+    assert state.fps() == pytest.approx(10.0, rel=0.01)
+    t[0] += 2.5  # the pipeline stalls
+    assert state.fps() == 0.0 and state.status()["fps"] == 0.0
+
+
 def test_endpoints(live):
     state, server = live
     for i in range(1, 11):
