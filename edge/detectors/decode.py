@@ -31,23 +31,41 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float) -> Tuple[np
     return boxes.astype(np.float32), keypoints.astype(np.float32)
 
 
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box against (N, 4) boxes; 0 where the union is empty."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+def _area(b: np.ndarray) -> np.ndarray:
+    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+
+def _intersection(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     lt = np.maximum(box[:2], boxes[:, :2])
     rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa
-    union = area(np.asarray(box, np.float32)) + area(boxes) - inter
+    return np.prod(np.clip(rb - lt, 0, None), axis=1)
+
+
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box against (N, 4) boxes; 0 where the union is empty."""
+    box = np.asarray(box, np.float32).reshape(4)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    inter = _intersection(box, boxes)
+    union = _area(box) + _area(boxes) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: bool = False) -> Tuple[
-        np.ndarray, np.ndarray]:
-    """Non-maximum suppression, best score first; a box is suppressed when IoU > ``iou_threshold``.
+def covered(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Fraction of each of ``boxes`` that lies inside ``box`` (0 for empty boxes)."""
+    box = np.asarray(box, np.float32).reshape(4)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    area = _area(boxes)
+    return np.where(area > 0, _intersection(box, boxes) / np.maximum(area, 1e-12), 0.0).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: bool = False,
+        contain_threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Non-maximum suppression, best score first; a box is suppressed when IoU > ``iou_threshold``
+    (or, with ``contain_threshold``, when more than that fraction of it lies inside a kept box: a part
+    of a face found beside the whole face).
 
     ``weighted`` (MediaPipe's WEIGHTED overlap type, as its face graphs use): each kept box is the
-    score-weighted mean of itself and the boxes it suppresses; its score stays the best one.
+    score-weighted mean of itself and the boxes it suppresses by IoU; its score stays the best one.
     Returns (boxes (M, 4), scores (M,)), best first.
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -56,16 +74,19 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: b
     kept_boxes, kept_scores = [], []
     while len(order):
         best = order[0]
-        overlap = iou(boxes[best], boxes[order])
-        group = order[overlap > iou_threshold]
-        group = group if best in group else np.concatenate([[best], group])  # a degenerate box
+        by_iou = iou(boxes[best], boxes[order]) > iou_threshold
+        by_iou[0] = True  # the best box itself, even when degenerate
+        group = order[by_iou]
         if weighted:
             w = scores[group][:, None]
             kept_boxes.append((boxes[group] * w).sum(0) / w.sum())
         else:
             kept_boxes.append(boxes[best])
         kept_scores.append(scores[best])
-        order = order[~np.isin(order, group)]
+        gone = by_iou
+        if contain_threshold is not None:
+            gone = gone | (covered(boxes[best], boxes[order]) > contain_threshold)
+        order = order[~gone]
     if not kept_boxes:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
     return np.stack(kept_boxes).astype(np.float32), np.asarray(kept_scores, np.float32)
