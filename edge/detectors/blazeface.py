@@ -7,7 +7,9 @@ Each frame runs as one batch: the whole frame letterboxed into the model's squar
 cols x rows set of overlapping tiles so that small faces keep enough pixels (a 60 px face in a
 1280x720 frame is 9 px in a 192 px letterbox, 24 px in a 3x2 tile). Per region: sigmoid scores,
 anchor decoding, weighted NMS; faces cut by an inner tile edge are dropped (a neighbour or the full
-pass sees them whole); then one weighted NMS over all regions in frame pixels.
+pass sees them whole); then one weighted NMS over all regions in frame pixels. Candidates scoring
+between ``candidate_threshold`` and ``score_threshold`` (masked faces often do) get a second pass on a
+square 2.5x their size, where the face fills 40 % of the input; they stay if the model is then sure.
 
 The ONNX file carries its own record (``metadata_props['edge.detector']``, JSON: anchor layout,
 normalisation, thresholds); it is validated against the model's input and outputs at load time.
@@ -28,8 +30,8 @@ FORMAT_VERSION = 1
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "models", "blazeface")
 ALIASES = {"full": "face_detection_full_range", "short": "face_detection_short_range"}
-DEFAULT_GRID = (3, 2)
-CONTAIN = 0.7  # across regions: a box 70 % inside a better one is part of the same face  # measured in docs/DETECTORS.md: recall on 60–300 px faces at 1280x720
+DEFAULT_GRID = (3, 2)  # measured in docs/DETECTORS.md: recall on 60–300 px faces at 1280x720
+CONTAIN = 0.7  # across regions: a box 70 % inside a better one is part of the same face
 
 
 class DetectorMeta(NamedTuple):
@@ -177,8 +179,8 @@ class BlazeFaceDetector(Detector):
 
     @classmethod
     def load(cls, model: str = "full", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
-        """``options``: ONNX Runtime ``threads`` (default 1: a 192 px model gains nothing from more, and
-        loses a lot when the cores are busy) and ``providers``."""
+        """``options``: ONNX Runtime ``threads`` (default 1: on this 2-core host, busy with other work,
+        2 threads took twice as long per batch as 1) and ``providers``."""
         options = dict({"threads": 1}, **(options or {}))
         return cls(OrtSsdSession(model_path(model), options), **kw)
 
