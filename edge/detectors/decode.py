@@ -135,7 +135,8 @@ def letterbox_image(frame: np.ndarray, lb: Letterbox, interpolation: Optional[in
     rw, rh = lb.resized
     out = np.zeros((lb.size, lb.size) + frame.shape[2:], frame.dtype)
     px, py = int(lb.pad[0]), int(lb.pad[1])
-    out[py:py + rh, px:px + rw] = cv2.resize(frame[y:y + h, x:x + w], (rw, rh), interpolation=cv2.INTER_LINEAR if interpolation is None else interpolation)
+    how = cv2.INTER_LINEAR if interpolation is None else interpolation
+    out[py:py + rh, px:px + rw] = cv2.resize(frame[y:y + h, x:x + w], (rw, rh), interpolation=how)
     return out
 
 
