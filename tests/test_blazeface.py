@@ -1,9 +1,12 @@
 """BlazeFace: the converted models match the tflite reference, load-time validation, and recall on real
 faces with drawn masks against OpenCV's Haar cascade in the same test."""
 import os
+import sys
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/ under plain pytest
 
 pytest.importorskip("onnxruntime")
 
@@ -57,6 +60,25 @@ def test_matches_live_tflite_interpreter(tmp_path):
     got = B.OrtSsdSession(B.model_path("full")).run(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
     for r, g in zip(ref, got):
         np.testing.assert_allclose(g, r, atol=2e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "TensorrtExecutionProvider"])
+def test_gpu_providers_match_cpu(provider):
+    """ONNX Runtime's CUDA / TensorRT execution providers give the CPU's outputs (TensorRT FP32)."""
+    import onnxruntime as ort
+
+    if provider not in ort.get_available_providers():
+        pytest.skip("needs an NVIDIA GPU with onnxruntime-gpu ({} not available)".format(provider))
+    ref = np.load(REFERENCE)
+    cpu = B.OrtSsdSession(B.model_path("full"), {"providers": ["CPUExecutionProvider"]})
+    gpu = B.OrtSsdSession(B.model_path("full"), {"providers": [provider]})
+    if gpu.device != provider:
+        pytest.skip("{} is installed but could not start (no usable GPU)".format(provider))
+    x = ref["face_detection_full_range/astronaut/input"].astype(np.float32).transpose(2, 0, 1)[None]
+    x = np.ascontiguousarray(np.concatenate([x] * 7))  # a frame's batch: whole frame + 3x2 tiles
+    for a, b in zip(cpu.run(x), gpu.run(x)):
+        np.testing.assert_allclose(b, a, atol=1e-2)
 
 
 @pytest.mark.parametrize("name", MODELS)
