@@ -10,8 +10,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: a compiler and headers for wheels that build from source, and GStreamer with
 # its GObject-introspection data for the camera/file sources.
+# chromium: the live-view page test (about 30 s to install); systemd: systemd-analyze verify of the
+# unit; prometheus: promtool check metrics.
 APT_PACKAGES=(
   python3-venv python3-dev gcc pkg-config
+  chromium systemd prometheus
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

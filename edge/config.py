@@ -1,0 +1,296 @@
+"""Strict, typed config files: TOML (or YAML) → a dataclass, CLI flags on top, effective config as TOML.
+
+    cfg = load_config("/etc/edge/config.toml", RunConfig)      # unknown key / wrong type → UsageError
+    cfg = merge_cli(cfg, {"max_frames": 100, "serve.address": "127.0.0.1:8080"})  # explicit flags only
+    print(show_config(cfg))
+
+Supported field types: str, int, float (an int is accepted), bool, Optional[X], List[X], Tuple[X, ...],
+Dict[str, X] and nested dataclasses (a ``[section]`` in TOML). A field without a default is required.
+"""
+import dataclasses
+import json
+import math
+import os
+import typing
+from typing import Any, Dict, List, Mapping, Optional
+
+from edge.errors import InputError, UsageError
+
+_NONE = type(None)
+
+
+def _origin(tp):
+    """list / tuple / dict / Union / None for a typing construct on Python 3.6 (typing.List) and 3.7+ (list)."""
+    o = getattr(tp, "__origin__", None)
+    if o is None:
+        return None
+    if o is typing.Union:
+        return typing.Union
+    for plain, generic in ((list, typing.List), (tuple, typing.Tuple), (dict, typing.Dict)):
+        if o is plain or o is generic:
+            return plain
+    return o
+
+
+def describe_type(tp) -> str:
+    """A short, user-facing name of a field type ("an integer", "a list of strings", ...)."""
+    if dataclasses.is_dataclass(tp):
+        return "a table [section]"
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    if tp in names:
+        return names[tp]
+    o, args = _origin(tp), getattr(tp, "__args__", ()) or ()
+    if o is typing.Union:
+        inner = [a for a in args if a is not _NONE]
+        return " or ".join(describe_type(a) for a in inner)
+    if o in (list, tuple):
+        return "a list of {}".format(describe_type(args[0]).split(" ", 1)[-1] + "s") if args else "a list"
+    if o is dict:
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _found(value) -> str:
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "table"}
+    kind = next((n for t, n in kinds.items() if type(value) is t), type(value).__name__)
+    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else None
+    return "{} {}".format(kind, shown) if shown and len(shown) <= 40 else kind
+
+
+def _convert(value, tp, key: str, where: str):
+    """``value`` checked against type ``tp`` (and converted: list → tuple, table → dataclass)."""
+    def bad():
+        return UsageError("{}'{}' expected {}, found {}".format(where, key, describe_type(tp), _found(value)))
+
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        return from_dict(tp, value, where=where, prefix=key + ".")
+    o, args = _origin(tp), getattr(tp, "__args__", ()) or ()
+    if o is typing.Union:
+        if value is None and _NONE in args:
+            return None
+        inner = [a for a in args if a is not _NONE]
+        if len(inner) == 1:
+            try:
+                return _convert(value, inner[0], key, where)
+            except UsageError:
+                raise bad() from None
+        for a in inner:
+            try:
+                return _convert(value, a, key, where)
+            except UsageError:
+                pass
+        raise bad()
+    if o in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        item = args[0] if args else Any
+        items = [_convert(v, item, "{}[{}]".format(key, i), where) if item is not Any else v
+                 for i, v in enumerate(value)]
+        return tuple(items) if o is tuple else items
+    if o is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): (v if vt is Any else _convert(v, vt, "{}.{}".format(key, k), where))
+                for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if type(value) is not bool:
+            raise bad()
+        return value
+    if tp is int:
+        if type(value) is not int:
+            raise bad()
+        return value
+    if tp is float:
+        if type(value) not in (int, float):
+            raise bad()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    raise UsageError("{}'{}' has a field type the config loader does not support: {}".format(where, key, tp))
+
+
+def _hints(cls) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_dict(cls, data: Mapping[str, Any], where: str = "", prefix: str = ""):
+    """Build dataclass ``cls`` from ``data``; unknown keys, wrong types and missing keys raise UsageError.
+
+    ``where`` prefixes messages (e.g. "config.toml: "), ``prefix`` is the dotted section path.
+    """
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise UsageError("{}unknown key '{}{}' (expected one of: {})".format(
+            where, prefix, unknown[0], ", ".join(prefix + n for n in fields)))
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], prefix + name, where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore
+            raise UsageError("{}missing required key '{}{}' ({})".format(
+                where, prefix, name, describe_type(hints[name])))
+    return cls(**kwargs)
+
+
+def read_file(path: str) -> Dict[str, Any]:
+    """The top-level table of a .toml / .yaml / .yml file; InputError when missing or malformed."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".toml", ".yaml", ".yml"):
+        raise UsageError("expected a config file ending in .toml, .yaml or .yml, found '{}'".format(path))
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InputError("cannot read config file {}: {}".format(path, e.strerror or e)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("{}: expected a UTF-8 text file, found binary data".format(path)) from None
+    if ext == ".toml":
+        toml = _toml_module()
+        try:
+            data = toml.loads(text)
+        except toml.TOMLDecodeError as e:
+            raise InputError("{}: not valid TOML: {}".format(path, e)) from None
+    else:
+        from edge.errors import require
+
+        yaml = require("yaml", "PyYAML", "YAML config files")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError("{}: not valid YAML: {}".format(path, " ".join(str(e).split()))) from None
+        data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InputError("{}: expected a table of keys at the top level, found {}".format(
+            path, type(data).__name__))
+    return data
+
+
+def _toml_module():
+    try:
+        import tomllib  # novermin  (Python 3.11+; tomli below)
+        return tomllib
+    except ImportError:
+        from edge.errors import require
+
+        return require("tomli", "tomli", "TOML config files")
+
+
+def load_config(path: str, cls):
+    """Read ``path`` (TOML or YAML) into dataclass ``cls``, strictly (errors name the file and key)."""
+    return from_dict(cls, read_file(path), where="{}: ".format(path))
+
+
+def merge_cli(config, cli_values: Mapping[str, Any], _prefix: str = ""):
+    """A copy of ``config`` with explicitly given CLI values on top.
+
+    Keys are field names, dotted for nested sections ("serve.address"). Pass only the flags the user
+    actually gave (see ``explicit_params``): defaults of unset flags must not override the file.
+    """
+    nested = {}  # type: Dict[str, Dict[str, Any]]
+    direct = {}
+    fields = {f.name for f in dataclasses.fields(config)}
+    hints = _hints(type(config))
+    for key, value in cli_values.items():
+        head, _, rest = key.partition(".")
+        if head not in fields:
+            raise UsageError("unknown config key '{}{}' (expected one of: {})".format(
+                _prefix, key, ", ".join(_prefix + f for f in sorted(fields))))
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = _convert(value, hints[head], _prefix + head, "command line: ")
+    for head, values in nested.items():
+        direct[head] = merge_cli(getattr(config, head), values, _prefix + head + ".")
+    return dataclasses.replace(config, **direct)
+
+
+def explicit_params(ctx) -> List[str]:
+    """Names of the click parameters the user gave on the command line or through the environment."""
+    # Compared by name: newer typer vendors its own click, whose ParameterSource is a different enum.
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return [n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", None) in given]
+
+
+def cli_overrides(ctx, rename: Optional[Mapping[str, str]] = None, exclude=("config",)) -> Dict[str, Any]:
+    """{config key: value} of the flags given explicitly, for ``merge_cli``.
+
+    A flag maps to the field of the same name unless ``rename`` says otherwise
+    (e.g. ``{"serve_token": "serve.token"}``); ``exclude`` lists flags that are not config fields.
+    """
+    rename = rename or {}
+    return {rename.get(n, n): ctx.params[n] for n in explicit_params(ctx) if n not in exclude}
+
+
+# --- TOML output -----------------------------------------------------------------------------------
+
+def _toml_key(k: str) -> str:
+    return k if k and all(c.isalnum() or c in "-_" for c in k) else json.dumps(k)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join("{} = {}".format(_toml_key(k), _toml_value(x)) for k, x in v.items()) + "}"
+    raise TypeError("cannot write {!r} as TOML".format(v))
+
+
+def to_toml(data: Mapping[str, Any], _section: str = "") -> str:
+    """TOML text of a dict (nested dicts of dicts → [sections]); None values are written as comments."""
+    lines, tables = [], []
+    for k, v in data.items():
+        if _is_section(v):
+            tables.append((k, v))
+        elif v is None:
+            lines.append("# {} = (not set)".format(_toml_key(k)))
+        else:
+            lines.append("{} = {}".format(_toml_key(k), _toml_value(v)))
+    out = "\n".join(lines)
+    for k, v in tables:
+        name = "{}.{}".format(_section, _toml_key(k)) if _section else _toml_key(k)
+        out += ("\n\n" if out else "") + "[{}]\n".format(name) + to_toml(v, name)
+    return out
+
+
+def _is_section(d: Mapping) -> bool:
+    return isinstance(d, _Section)
+
+
+class _Section(dict):
+    """A dict that came from a nested dataclass (written as a [section], not an inline table)."""
+
+
+def _as_sections(obj):
+    if dataclasses.is_dataclass(obj):
+        return _Section((f.name, _as_sections(getattr(obj, f.name))) for f in dataclasses.fields(obj))
+    if isinstance(obj, (list, tuple)):
+        return [_as_sections(x) for x in obj]
+    return obj
+
+
+def show_config(cfg) -> str:
+    """The effective config as TOML (loads back with ``load_config`` to an equal dataclass)."""
+    return to_toml(_as_sections(cfg)).rstrip("\n") + "\n"

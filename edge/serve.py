@@ -1,0 +1,355 @@
+"""Live view over HTTP (standard library only): the annotated stream, status JSON and Prometheus metrics.
+
+    state = LiveState(info={"model": "small.engine", "source": "csi://0"})
+    server = start_server(state, "127.0.0.1:8080", token=None)   # binds now: errors before the loop starts
+    for each frame:  state.publish(jpeg_bytes, frame_record)        # never blocks on clients
+    on reconnect:    state.count("reconnects")
+    every N frames:  state.set_telemetry({"power_w": {...}, "temperature_c": {...}, "gpu_load": 0.4})
+    at exit:         server.close()
+
+Endpoints: ``/`` (page), ``/stream.mjpg``, ``/status.json``, ``/metrics``. Localhost by default; any
+other address needs a token, sent as ``X-Edge-Token``, ``Authorization: Bearer …`` or ``?token=``.
+"""
+import errno
+import hmac
+import http.server
+import ipaddress
+import json
+import socket
+import socketserver
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from edge.errors import UsageError, require
+from edge.timing import FpsMeter, summarize
+
+BOUNDARY = "edgeframe"
+COUNTERS = ("dropped_frames", "reconnects", "decode_errors")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5)
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass
+class ServeConfig:
+    """``--serve HOST:PORT`` and ``--serve-token``: off unless an address is given."""
+
+    address: Optional[str] = None
+    token: Optional[str] = None
+
+
+def parse_address(text: str) -> Tuple[str, int]:
+    """"HOST:PORT", "[v6]:PORT" or ":PORT"/"PORT" (localhost) → (host, port); UsageError otherwise."""
+    t = text.strip()
+    if t.isdigit():
+        t = ":" + t
+    host, sep, port = t.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or (":" in host and not host.startswith("[")):
+        raise UsageError("expected --serve HOST:PORT (e.g. 127.0.0.1:8080), found '{}'".format(text))
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or "127.0.0.1", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_serve(address: str, token: Optional[str]) -> Tuple[str, int]:
+    """Validate the bind address and token before anything starts; (host, port) or UsageError."""
+    host, port = parse_address(address)
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise UsageError("expected --serve-token of at least {} characters, found {} (make one with: "
+                         "python3 -c 'import secrets; print(secrets.token_urlsafe())')".format(
+                             MIN_TOKEN_LENGTH, len(token)))
+    if not is_loopback(host) and not token:
+        raise UsageError("refusing to serve the live view on {}:{} without --serve-token: anything but "
+                         "localhost needs a token (or use 127.0.0.1 and an SSH tunnel)".format(host, port))
+    return host, port
+
+
+def frame_facts(record: Mapping[str, Any]) -> Tuple[Dict[str, float], List[str]]:
+    """(stage → milliseconds, class label of each face) from a frame record.
+
+    Reads ``stages_ms`` (or ``latency_ms``) and ``faces`` / ``detections`` (dicts with ``label``).
+    """
+    stages = record.get("stages_ms", record.get("latency_ms")) or {}
+    faces = record.get("faces", record.get("detections")) or []
+    labels = [str(f["label"]) for f in faces if isinstance(f, Mapping) and f.get("label") is not None]
+    return {str(k): float(v) for k, v in stages.items() if isinstance(v, (int, float))}, labels
+
+
+class LiveState:
+    """What the run loop shares with the server: the latest JPEG, recent timings, counters, telemetry.
+
+    ``publish`` holds a lock for microseconds and never waits for a client; readers copy under it.
+    """
+
+    def __init__(self, info: Optional[Mapping[str, str]] = None, window: int = 300, clock=time.monotonic):
+        prom = require("prometheus_client", "prometheus_client", "the /metrics endpoint")
+        if hasattr(prom, "disable_created_metrics"):  # 0.17+: no *_created series (a process-wide switch)
+            prom.disable_created_metrics()
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._jpeg = None  # type: Optional[bytes]
+        self._record = {}  # type: Dict[str, Any]
+        self._recent = {}  # type: Dict[str, deque]
+        self._window = window
+        self._fps = FpsMeter(window=2.0, clock=clock)
+        self._faces = {}  # type: Dict[str, int]
+        self._counts = dict((c, 0) for c in COUNTERS)
+        self._telemetry = {}  # type: Dict[str, Any]
+        self._started = clock()
+        self._last_frame_unix = None  # type: Optional[float]
+        self._last_tick = None  # type: Optional[float]
+        self.info = dict(info or {})
+        self.stream_frames_sent = 0
+
+        r = self.registry = prom.CollectorRegistry(auto_describe=True)
+        self._m_frames = prom.Counter("edge_frames", "Frames processed.", registry=r)
+        self._m_stage = prom.Histogram("edge_stage_latency_seconds", "Time per pipeline stage per frame.",
+                                       ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self._m_faces = prom.Counter("edge_faces", "Faces seen, by predicted class.", ["class"], registry=r)
+        self._m_counts = {c: prom.Counter("edge_" + c, "Count of " + c.replace("_", " ") + ".", registry=r)
+                          for c in COUNTERS}
+        prom.Gauge("edge_fps", "Frames per second over the last 2 s.", registry=r).set_function(self.fps)
+        self._m_last = prom.Gauge("edge_last_frame_timestamp_seconds", "Unix time of the last frame.",
+                                  registry=r)
+        self._m_power = prom.Gauge("edge_power_watts", "Power by rail (jtop).", ["rail"], registry=r)
+        self._m_temp = prom.Gauge("edge_temperature_celsius", "Temperature by zone (jtop).", ["zone"], registry=r)
+        self._m_gpu = prom.Gauge("edge_gpu_load_ratio", "GPU load 0..1 (jtop).", registry=r)
+        if self.info:
+            keys = sorted(self.info)
+            prom.Gauge("edge_info", "Model and source of this run.", keys, registry=r).labels(
+                *[str(self.info[k]) for k in keys]).set(1)
+        self._prom = prom
+
+    # --- the run loop's side ------------------------------------------------------------------
+
+    def publish(self, jpeg: Optional[bytes], record: Optional[Mapping[str, Any]] = None,
+                stages_ms: Optional[Mapping[str, float]] = None, labels: Optional[List[str]] = None) -> None:
+        """One processed frame: its annotated JPEG (None keeps the last image) and its frame record."""
+        rec = dict(record or {})
+        facts = frame_facts(rec)
+        stages = dict(stages_ms) if stages_ms is not None else facts[0]
+        labels = list(labels) if labels is not None else facts[1]
+        now = self._clock()
+        with self._cond:
+            self._seq += 1
+            if jpeg is not None:
+                self._jpeg = jpeg
+            self._record = rec
+            self._fps.tick(now)
+            self._last_tick = now
+            for stage, ms in stages.items():
+                self._recent.setdefault(stage, deque(maxlen=self._window)).append(ms)
+            for lab in labels:
+                self._faces[lab] = self._faces.get(lab, 0) + 1
+            self._last_frame_unix = time.time()
+            self._cond.notify_all()
+        self._m_frames.inc()
+        for stage, ms in stages.items():
+            self._m_stage.labels(stage).observe(ms / 1000.0)
+        for lab in labels:
+            self._m_faces.labels(lab).inc()
+        self._m_last.set(self._last_frame_unix)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a counter: one of COUNTERS (dropped_frames, reconnects, decode_errors)."""
+        if name not in self._counts:
+            raise ValueError("unknown counter {!r}, expected one of {}".format(name, COUNTERS))
+        with self._cond:
+            self._counts[name] += n
+        self._m_counts[name].inc(n)
+
+    def set_telemetry(self, telemetry: Mapping[str, Any]) -> None:
+        """jtop readings: ``power_w`` {rail: W}, ``temperature_c`` {zone: °C}, ``gpu_load`` 0..1, others as-is."""
+        with self._cond:
+            self._telemetry = dict(telemetry)
+        for rail, w in (telemetry.get("power_w") or {}).items():
+            self._m_power.labels(str(rail)).set(float(w))
+        for zone, c in (telemetry.get("temperature_c") or {}).items():
+            self._m_temp.labels(str(zone)).set(float(c))
+        if telemetry.get("gpu_load") is not None:
+            self._m_gpu.set(float(telemetry["gpu_load"]))
+
+    # --- the server's side ----------------------------------------------------------------------
+
+    def note_streamed(self) -> None:
+        with self._cond:
+            self.stream_frames_sent += 1
+
+    def fps(self) -> float:
+        """Frames per second over the last 2 s; 0 once no frame came for 2 s (a stalled pipeline)."""
+        with self._cond:
+            return self._fps_locked()
+
+    def _fps_locked(self) -> float:
+        if self._last_tick is None or self._clock() - self._last_tick > self._fps.window:
+            return 0.0
+        return self._fps.fps
+
+    def wait_frame(self, after: int, timeout: float) -> Optional[Tuple[int, bytes]]:
+        """(seq, jpeg) of a frame newer than ``after``, or None after ``timeout`` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > after and self._jpeg is not None, timeout)
+            if self._seq > after and self._jpeg is not None:
+                return self._seq, self._jpeg
+            return None
+
+    def status(self) -> Dict[str, Any]:
+        with self._cond:
+            recent = {k: list(v) for k, v in self._recent.items()}
+            out = {"frames": self._seq, "fps": round(self._fps_locked(), 2),
+                   "uptime_s": round(self._clock() - self._started, 1), "faces": dict(self._faces),
+                   "counters": dict(self._counts), "telemetry": self._telemetry, "last": self._record,
+                   "last_frame_unix": self._last_frame_unix, "info": self.info,
+                   "stream_frames_sent": self.stream_frames_sent}
+        out["latency_ms"] = {k: {m: round(s[m], 3) for m in ("p50", "p90", "max")} if s["n"] else {}
+                             for k, s in ((k, summarize(v)) for k, v in recent.items())}
+        return out
+
+    def metrics(self) -> bytes:
+        return self._prom.generate_latest(self.registry)
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "edge"
+    timeout = 15  # a client that stops reading frees its thread after this many seconds
+
+    def log_message(self, format, *args):  # no per-request lines on stderr (and no tokens in logs)
+        pass
+
+    def do_GET(self):
+        live = self.server.live  # type: ignore[attr-defined]
+        url = urlsplit(self.path)
+        if not self._authorized(live.token, url.query):
+            return self._send(401, "text/plain; charset=utf-8", b"token required\n",
+                              extra={"WWW-Authenticate": "Bearer"})
+        if url.path in ("/", "/index.html"):
+            from edge.serve_page import PAGE
+
+            return self._send(200, "text/html; charset=utf-8", PAGE.encode("utf-8"))
+        if url.path == "/status.json":
+            return self._send(200, "application/json", json.dumps(live.state.status()).encode("utf-8"))
+        if url.path == "/metrics":
+            return self._send(200, "text/plain; version=0.0.4; charset=utf-8", live.state.metrics())
+        if url.path == "/stream.mjpg":
+            return self._stream(live)
+        return self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+    def _authorized(self, token: Optional[str], query: str) -> bool:
+        if not token:
+            return True
+        given = self.headers.get("X-Edge-Token") or ""
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Bearer "):
+            given = auth[len("Bearer "):].strip()
+        given = given or (parse_qs(query).get("token") or [""])[0]
+        return hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8"))
+
+    def _send(self, code: int, ctype: str, body: bytes, extra: Optional[Mapping[str, str]] = None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, live: "LiveServer"):
+        if not live.streams.acquire(blocking=False):
+            return self._send(503, "text/plain; charset=utf-8", b"too many viewers\n")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            seq = 0
+            while not live.closing.is_set():
+                got = live.state.wait_frame(seq, timeout=0.5)
+                if got is None:
+                    continue
+                seq, jpeg = got
+                head = "--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(BOUNDARY, len(jpeg))
+                self.wfile.write(head.encode("ascii") + jpeg + b"\r\n")
+                self.wfile.flush()
+                live.state.note_streamed()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass  # the viewer went away
+        finally:
+            live.streams.release()
+            self.close_connection = True
+
+
+class LiveServer:
+    """The HTTP server in a background thread. Binding happens in __init__, so errors come first."""
+
+    def __init__(self, state: LiveState, host: str, port: int, token: Optional[str] = None,
+                 max_streams: int = 32):
+        self.state, self.token = state, token
+        self.closing = threading.Event()
+        self.streams = threading.BoundedSemaphore(max_streams)
+        cls = _Server
+        if ":" in host:
+            cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        try:
+            self.httpd = cls((host, port), _Handler)
+        except OSError as e:
+            raise UsageError(_bind_error(host, port, e)) from None
+        self.httpd.live = self  # type: ignore[attr-defined]
+        self.host, self.port = host, self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="edge-serve", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = "[{}]".format(self.host) if ":" in self.host else self.host
+        return "http://{}:{}/".format(host, self.port)
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.closing.set()
+        if self._thread.is_alive():
+            self.httpd.shutdown()
+            self._thread.join(5)
+        self.httpd.server_close()
+
+
+def _bind_error(host: str, port: int, e: OSError) -> str:
+    where = "cannot serve the live view on {}:{}: ".format(host, port)
+    if e.errno == errno.EADDRINUSE:
+        return where + "the port is already in use (choose another with --serve HOST:PORT)"
+    if e.errno == errno.EACCES:
+        return where + "permission denied (ports below 1024 need root; use e.g. 8080)"
+    if isinstance(e, socket.gaierror):
+        return where + "cannot resolve the host name ({})".format(e.strerror)
+    if e.errno == errno.EADDRNOTAVAIL:
+        return where + "this machine has no such address"
+    return where + (e.strerror or str(e))
+
+
+def start_server(state: LiveState, address: str = "127.0.0.1:8080", token: Optional[str] = None,
+                 max_streams: int = 32) -> LiveServer:
+    """Check the address and token, bind, and serve in a background thread (UsageError on failure)."""
+    host, port = check_serve(address, token)
+    return LiveServer(state, host, port, token, max_streams).start()

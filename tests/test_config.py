@@ -1,0 +1,231 @@
+"""Strict config files: a run-like config from TOML/YAML, errors that name the key, CLI on top, TOML out."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from edge.config import from_dict, load_config, merge_cli, show_config
+from edge.errors import InputError, UsageError
+
+
+@dataclass
+class Detector:
+    kind: str = "haar"
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size: Tuple[int, ...] = (60, 60)
+
+
+@dataclass
+class Serve:
+    address: Optional[str] = None
+    token: Optional[str] = None
+
+
+@dataclass
+class Run:
+    model: str
+    source: str = "0"
+    headless: bool = False
+    save: Optional[str] = None
+    log: Optional[str] = None
+    max_frames: Optional[int] = None
+    labels: List[str] = field(default_factory=lambda: ["with_mask", "without_mask"])
+    colours: Dict[str, str] = field(default_factory=dict)
+    detector: Detector = field(default_factory=Detector)
+    serve: Serve = field(default_factory=Serve)
+
+
+GOOD_TOML = """
+model = "/var/lib/edge/small.engine"
+source = "csi://0"
+headless = true
+max_frames = 100
+labels = ["mask", "no_mask"]
+colours = {mask = "green"}
+
+[detector]
+scale_factor = 1
+min_size = [40, 40]
+
+[serve]
+address = "127.0.0.1:8080"
+"""
+
+GOOD_YAML = """
+model: /var/lib/edge/small.engine
+source: csi://0
+headless: true
+max_frames: 100
+labels: [mask, no_mask]
+colours: {mask: green}
+detector:
+  scale_factor: 1
+  min_size: [40, 40]
+serve:
+  address: 127.0.0.1:8080
+"""
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("name,text", [("run.toml", GOOD_TOML), ("run.yaml", GOOD_YAML), ("run.yml", GOOD_YAML)])
+def test_loads_nested_typed_config(tmp_path, name, text):
+    if name.endswith("ml") and not name.endswith("toml"):
+        pytest.importorskip("yaml")
+    cfg = load_config(_write(tmp_path, name, text), Run)
+    assert cfg == Run(model="/var/lib/edge/small.engine", source="csi://0", headless=True, max_frames=100,
+                      labels=["mask", "no_mask"], colours={"mask": "green"},
+                      detector=Detector(scale_factor=1.0, min_size=(40, 40)),
+                      serve=Serve(address="127.0.0.1:8080"))
+    assert isinstance(cfg.detector.scale_factor, float)
+
+
+@pytest.mark.parametrize("text,message", [
+    ('model = "m"\nmax_frame = 3\n', "unknown key 'max_frame' (expected one of: model, source,"),
+    ('model = "m"\n[detector]\nscale = 1.2\n', "unknown key 'detector.scale' (expected one of: detector.kind,"),
+    ('model = "m"\nmax_frames = "ten"\n', "'max_frames' expected an integer, found string \"ten\""),
+    ('model = "m"\nmax_frames = 2.5\n', "'max_frames' expected an integer, found number 2.5"),
+    ('model = "m"\nheadless = 1\n', "'headless' expected true or false, found integer 1"),
+    ('model = "m"\nmax_frames = true\n', "'max_frames' expected an integer, found boolean true"),
+    ('model = "m"\nlabels = "mask"\n', "'labels' expected a list of strings, found string \"mask\""),
+    ('model = "m"\nlabels = ["a", 2]\n', "'labels[1]' expected a string, found integer 2"),
+    ('model = "m"\ndetector = "haar"\n', "'detector' expected a table [section], found string \"haar\""),
+    ('model = "m"\n[detector]\nmin_size = [40, "x"]\n', "'detector.min_size[1]' expected an integer"),
+    ('source = "0"\n', "missing required key 'model' (a string)"),
+])
+def test_bad_config_names_file_key_expected_and_found(tmp_path, text, message):
+    path = _write(tmp_path, "run.toml", text)
+    with pytest.raises(UsageError) as e:
+        load_config(path, Run)
+    assert str(e.value).startswith(path + ": ")
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name,content,error,message", [
+    ("run.toml", 'model = "m"\nsource = \n', InputError, "not valid TOML"),
+    ("run.toml", b"\xff\xfe\x00binary", InputError, "expected a UTF-8 text file"),
+    ("run.yaml", "- just\n- a list\n", InputError, "expected a table of keys at the top level, found list"),
+    ("run.yaml", "model: [unclosed\n", InputError, "not valid YAML"),
+    ("run.ini", "model=m", UsageError, "expected a config file ending in .toml, .yaml or .yml"),
+])
+def test_broken_files_are_one_clear_error(tmp_path, name, content, error, message):
+    if name.endswith(".yaml"):
+        pytest.importorskip("yaml")
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(error) as e:
+        load_config(str(p), Run)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_file_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read config file .*nope.toml"):
+        load_config(str(tmp_path / "nope.toml"), Run)
+
+
+def test_cli_values_override_file_only_where_given(tmp_path):
+    cfg = load_config(_write(tmp_path, "run.toml", GOOD_TOML), Run)
+    merged = merge_cli(cfg, {"max_frames": 5, "serve.token": "s3cret", "detector.min_neighbors": 3})
+    assert merged.max_frames == 5 and merged.serve == Serve("127.0.0.1:8080", "s3cret")
+    assert merged.detector == Detector(scale_factor=1.0, min_neighbors=3, min_size=(40, 40))
+    assert merged.source == "csi://0" and cfg.max_frames == 100  # the rest kept, the input untouched
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"max_frame": 5}, "unknown config key 'max_frame'"),
+    ({"detector.scale": 1.0}, "unknown config key 'detector.scale'"),
+    ({"max_frames": "5"}, "'max_frames' expected an integer, found string \"5\""),
+])
+def test_bad_cli_values(values, message):
+    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        merge_cli(Run(model="m"), values)
+
+
+def test_show_config_round_trips(tmp_path):
+    cfg = merge_cli(load_config(_write(tmp_path, "run.toml", GOOD_TOML), Run),
+                    {"save": 'out "1".mp4', "serve.token": None})
+    text = show_config(cfg)
+    assert "[detector]" in text and "[serve]" in text and "# log = (not set)" in text
+    again = load_config(_write(tmp_path, "shown.toml", text), Run)
+    assert again == cfg
+
+
+def test_from_dict_prefix_for_sections():
+    with pytest.raises(UsageError, match="'serve.address' expected a string, found integer 8080"):
+        from_dict(Run, {"model": "m", "serve": {"address": 8080}})
+
+
+def test_explicit_params_only_reports_given_flags(cli):
+    import typer
+    from typer.testing import CliRunner
+
+    from edge.config import explicit_params
+
+    app = typer.Typer()
+    seen = {}
+
+    @app.command()
+    def run(ctx: typer.Context,
+            max_frames: int = typer.Option(0, "--max-frames", help="n"),
+            headless: bool = typer.Option(False, "--headless", help="h")):
+        seen["given"] = explicit_params(ctx)
+
+    assert CliRunner().invoke(app, ["--max-frames", "0"]).exit_code == 0
+    assert seen["given"] == ["max_frames"]
+    assert CliRunner().invoke(app, []).exit_code == 0
+    assert seen["given"] == []
+
+
+def test_cli_overrides_end_to_end(tmp_path):
+    """A typer command with --config: the file first, then only the flags the user typed."""
+    from typing import Optional as Opt
+
+    import typer
+    from typer.testing import CliRunner
+
+    from edge.config import cli_overrides
+
+    app = typer.Typer()
+    out = {}
+
+    @app.command()
+    def run(ctx: typer.Context,
+            config: Opt[str] = typer.Option(None, "--config", help="c"),
+            model: str = typer.Option("default.onnx", "--model", help="m"),
+            max_frames: Opt[int] = typer.Option(None, "--max-frames", help="n"),
+            headless: bool = typer.Option(False, "--headless/--window", help="h"),
+            serve: Opt[str] = typer.Option(None, "--serve", help="s"),
+            serve_token: Opt[str] = typer.Option(None, "--serve-token", envvar="EDGE_SERVE_TOKEN", help="t")):
+        cfg = load_config(config, Run) if config else Run(model=model)
+        out["cfg"] = merge_cli(cfg, cli_overrides(ctx, {"serve": "serve.address", "serve_token": "serve.token"}))
+
+    path = _write(tmp_path, "run.toml", GOOD_TOML)
+    r = CliRunner().invoke(app, ["--config", path, "--window", "--serve", "127.0.0.1:9000"],
+                           env={"EDGE_SERVE_TOKEN": "from-the-environment"})
+    assert r.exit_code == 0, r.output
+    cfg = out["cfg"]
+    assert cfg.headless is False and cfg.max_frames == 100 and cfg.model == "/var/lib/edge/small.engine"
+    assert cfg.serve == Serve("127.0.0.1:9000", "from-the-environment")
+
+
+def test_config_show_command(cli, tmp_path):
+    r = cli(["config", "show"])
+    assert r.exit_code == 0 and "[serve]" in r.output and "max_delay = 30.0" in r.output
+    good = _write(tmp_path, "d.toml", '[serve]\naddress = "127.0.0.1:9000"\n[reconnect]\nmax_delay = 5\n')
+    r = cli(["config", "show", "--config", good])
+    assert r.exit_code == 0 and 'address = "127.0.0.1:9000"' in r.output and "max_delay = 5.0" in r.output
+    bad = _write(tmp_path, "bad.toml", '[reconnect]\nmax_delay = "x"\n')
+    r = cli(["config", "show", "-c", bad])
+    assert r.exit_code == 2
+    assert r.output.strip() == ("edge: error: {}: 'reconnect.max_delay' expected a number, found string \"x\""
+                                .format(bad))
+    r = cli(["config", "show", "--schema", "tests.test_config:Run", "-c", _write(tmp_path, "r.toml", GOOD_TOML)])
+    assert r.exit_code == 0 and 'source = "csi://0"' in r.output
+    r = cli(["config", "show", "--schema", "edge.config:nothing"])
+    assert r.exit_code == 2 and "expected --schema MODULE:CLASS naming a dataclass" in r.output
