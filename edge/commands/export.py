@@ -1,0 +1,319 @@
+"""``edge export MODEL``: checkpoint → validated ONNX (→ INT8 QDQ ONNX) (→ TensorRT engine on the device)."""
+import json
+import os
+from typing import Dict, Optional, Tuple
+
+import typer
+
+EPILOG = """Examples:
+
+\b
+  edge export runs/teacher.pt            # → runs/teacher.onnx
+  edge export user.ts --input-size 96x64 --labels cat,dog,bird -o user.onnx
+  edge export weights.pth --arch small --labels with_mask,without_mask
+  edge export runs/small.pt --int8 --calib data/train --data data/test
+  edge export small.onnx --engine        # on the Jetson: FP16 engine
+  edge export small.onnx --engine --int8 --calib data/calib
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export", epilog=EPILOG)(export)
+
+
+def export(
+    model: str = typer.Argument(..., help="An edge checkpoint (.pt), a TorchScript file, a bare state dict "
+                                          "(with --arch), a pickled nn.Module (with --trust), or an .onnx file "
+                                          "(to quantize it or build its --engine)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="ONNX file to write (default: MODEL with "
+                                                                      "the suffix .onnx)."),
+    trust: bool = typer.Option(False, "--trust", help="Allow unpickling a file that is not a plain checkpoint "
+                                                      "(a pickled nn.Module). Runs code from the file: only for "
+                                                      "files you trust."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of a bare state dict (a registered "
+                                                            "name: teacher, medium, small, maskcnn)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Class names, comma-separated or a text file "
+                                                                "with one per line; needed for TorchScript files."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", help="Model input H or HxW (e.g. 128 or "
+                                                                        "96x64) for files without metadata."),
+    channel_order: Optional[str] = typer.Option(None, "--channel-order", help="RGB, BGR or GRAY, for files "
+                                                                              "without metadata (default: RGB)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Static batch size; default: a dynamic batch axis."),
+    opset: int = typer.Option(13, "--opset", help="ONNX opset; 13 is the newest TensorRT 8.2 (Jetson Nano, "
+                                                  "JetPack 4.6) parses fully."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the graph with onnxslim."),
+    parity_data: Optional[str] = typer.Option(None, "--parity-data", help="Folder of images for the parity "
+                                                                          "gate (default: the sample photos "
+                                                                          "shipped with matplotlib/scikit-image)."),
+    atol: float = typer.Option(1e-4, "--atol", help="Parity gate: absolute tolerance on the logits."),
+    rtol: float = typer.Option(1e-3, "--rtol", help="Parity gate: relative tolerance on the logits."),
+    int8: bool = typer.Option(False, "--int8", help="Without --engine: also write an INT8 QDQ ONNX "
+                                                    "(<output>.int8.onnx) calibrated on --calib. With --engine: "
+                                                    "an INT8 engine (TensorRT entropy calibration on --calib)."),
+    calib: Optional[str] = typer.Option(None, "--calib", help="Folder of calibration images (ImageFolder or "
+                                                              "flat), for --int8."),
+    calib_size: int = typer.Option(256, "--calib-size", help="Most calibration images to use."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labelled ImageFolder: report FP32 and INT8 "
+                                                            "accuracy side by side (with --int8)."),
+    engine: bool = typer.Option(False, "--engine", help="Build a TensorRT engine (needs tensorrt + pycuda: "
+                                                        "run it on the Jetson or a GPU workstation)."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (the default where the GPU has fast FP16)."),
+    fp32: bool = typer.Option(False, "--fp32", help="FP32 engine."),
+    engine_out: Optional[str] = typer.Option(None, "--engine-out", help="Engine file (default: beside the ONNX, "
+                                                                        "named by TensorRT version, GPU and "
+                                                                        "precision)."),
+    opt_batch: int = typer.Option(4, "--opt-batch", help="Engine optimization profile: batch to tune for."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Engine optimization profile: largest batch."),
+    workspace: Optional[int] = typer.Option(None, "--workspace", help="Builder workspace in MiB (default: 1/16 "
+                                                                      "of GPU memory, 256 on a 4 GB Nano)."),
+    timing_cache: Optional[str] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file, reused "
+                                                                            "across builds (default: "
+                                                                            "~/.cache/edge/tensorrt/...)."),
+    trt_log: str = typer.Option("warning", "--trt-log", help="TensorRT log level: error, warning, info, verbose."),
+    force: bool = typer.Option(False, "--force", help="Rebuild the engine even if an up-to-date one exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
+):
+    """Export a model to a validated ONNX file, optionally INT8-quantized, optionally to a TensorRT engine.
+
+    Parity gate: ONNX Runtime must match PyTorch on real photos and random inputs at batch 1 and 7, else nothing is written and the exit code is 1.
+
+    Metadata (labels, input size, channel order, mean/std, source sha256, exporter versions) goes into the ONNX metadata_props and the engine's JSON sidecar.
+
+    Opset 13 is the newest that TensorRT 8.2 (Jetson Nano, JetPack 4.6) parses. See docs/EXPORT.md for the host → device workflow.
+    """
+    from edge.errors import UsageError
+
+    if sum([fp16, fp32, int8 and engine]) > 1:
+        raise UsageError("expected at most one of --fp16, --fp32, --int8 for the engine")
+    if int8 and not calib and not (engine and model.lower().endswith(".onnx") and _is_qdq(model)):
+        raise UsageError("--int8 needs calibration images: --calib DIR (an ImageFolder or a folder of images)")
+    _check_early(calib if int8 else None, calib_size, data if int8 and not engine else None, engine)
+    report = {}  # type: Dict
+    if model.lower().endswith(".onnx"):
+        onnx_path = model
+        if not os.path.isfile(model):
+            from edge.errors import InputError
+            raise InputError("expected an ONNX file, found nothing at '{}'".format(model))
+        if not (int8 or engine):
+            raise UsageError("'{}' is already ONNX: add --int8 --calib DIR to quantize it or --engine to build "
+                             "a TensorRT engine".format(model))
+    else:
+        onnx_path = output or os.path.splitext(model)[0] + ".onnx"
+        report["onnx"] = export_checkpoint(model, onnx_path, trust, arch, labels, input_size, channel_order,
+                                           batch, opset, simplify, parity_data, atol, rtol)
+        _show(report["onnx"], as_json, print_onnx)
+    if int8 and not engine:
+        is_onnx = model.lower().endswith(".onnx")
+        int8_path = (output if is_onnx and output else os.path.splitext(onnx_path)[0] + ".int8.onnx")
+        report["int8"] = quantize_report(onnx_path, int8_path, calib, calib_size, data, parity_data)
+        _show(report["int8"], as_json, print_int8)
+    if engine:
+        precision = "int8" if int8 else "fp16" if fp16 else "fp32" if fp32 else "auto"
+        report["engine"] = build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch,
+                                 workspace, timing_cache, trt_log, force, labels, input_size)
+        _show(report["engine"], as_json, print_engine)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+
+
+def parse_input_size(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    """'128' → (128, 128); '96x64' → (96, 64) (height × width)."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise _usage("expected --input-size H or HxW (e.g. 128 or 96x64), found '{}'".format(text))
+    return values
+
+
+def parse_labels(text: Optional[str]) -> Optional[Tuple[str, ...]]:
+    """'cat,dog' → ('cat', 'dog'); a path to a text file → one label per line."""
+    if text is None:
+        return None
+    if os.path.isfile(text):
+        with open(text) as f:
+            labels = [line.strip() for line in f if line.strip()]
+    else:
+        labels = [s.strip() for s in text.split(",") if s.strip()]
+    if not labels:
+        raise _usage("expected --labels a,b,... or a file with one label per line, found '{}'".format(text))
+    return tuple(labels)
+
+
+def _check_early(calib, calib_size, data, engine) -> None:
+    """Fail before any file is written when a folder or TensorRT that a later step needs is missing."""
+    from edge.errors import InputError, require
+    from export.calibration import calibration_paths
+
+    if calib:
+        calibration_paths(calib, calib_size)
+    if data and not os.path.isdir(data):
+        raise InputError("expected a labelled ImageFolder for --data, found nothing at '{}'".format(data))
+    if engine:
+        require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
+
+
+def _usage(message):
+    from edge.errors import UsageError
+
+    return UsageError(message)
+
+
+def _is_qdq(path: str) -> bool:
+    from export.onnx_props import read_onnx
+
+    return os.path.isfile(path) and "QuantizeLinear" in read_onnx(path)[1]
+
+
+def _show(part, as_json, printer):
+    if not as_json:
+        printer(part)
+
+
+def export_checkpoint(model, out, trust, arch, labels, input_size, channel_order, batch, opset, simplify,
+                      parity_data, atol, rtol) -> Dict:
+    from edge.errors import require
+
+    require("torch", "torch", "edge export")
+    require("onnx", "onnx", "edge export")
+    require("onnxruntime", "onnxruntime", "the export parity gate")
+    from export.onnx_export import export_onnx
+    from export.source import load_source
+
+    net, meta = load_source(model, trust=trust, arch=arch, labels=parse_labels(labels),
+                            input_size=parse_input_size(input_size), channel_order=_order(channel_order))
+    return export_onnx(net, meta, out, batch=batch, opset=opset, simplify=simplify, parity_data=parity_data,
+                       atol=atol, rtol=rtol)
+
+
+def _order(text):
+    from edge.errors import UsageError
+    from edge.meta import CHANNEL_ORDERS
+
+    if text is None:
+        return None
+    if text.upper() not in CHANNEL_ORDERS:
+        raise UsageError("expected --channel-order {}, found '{}'".format("/".join(CHANNEL_ORDERS), text))
+    return text.upper()
+
+
+def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method="minmax",
+                    per_channel=True) -> Dict:
+    """INT8 QDQ ONNX + its distance from FP32 (+ accuracy on ``data``); shared with `edge quantize`."""
+    from edge.errors import require
+
+    require("onnxruntime", "onnxruntime", "INT8 quantization")
+    require("onnx", "onnx", "INT8 quantization")
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from export import quantize as q
+
+    if data:
+        q.check_data(data, q.onnx_meta(fp32_path))
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("calibrating", total=None)
+        report = q.quantize_onnx(fp32_path, out, calib, limit=calib_size, method=method, per_channel=per_channel,
+                                 progress=lambda n: bar.advance(task, n))
+    report["vs_fp32"] = q.compare_int8(fp32_path, out, parity_data)
+    if data:
+        acc = q.evaluate({"fp32": fp32_path, "int8": out}, data)
+        report["accuracy"] = {k: (v["accuracy"] if isinstance(v, dict) else v) for k, v in acc.items()}
+    return report
+
+
+def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch, workspace, timing_cache,
+          trt_log, force, labels, input_size) -> Dict:
+    """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed)."""
+    from edge.backends.base import MetaOverrides
+    from edge.meta import ModelMeta
+    from export import calibration
+    from export.onnx_props import read_onnx
+    from export.tensorrt_build import build_engine, calibration_set_sha
+
+    props, ops = read_onnx(onnx_path)
+    overrides = MetaOverrides()
+    if labels:
+        overrides["labels"] = parse_labels(labels)
+    if input_size:
+        overrides["input_size"] = parse_input_size(input_size)
+    meta = overrides.apply(ModelMeta.from_onnx_props(props, onnx_path) if "edge.meta" in props else None,
+                           "'{}'".format(onnx_path))
+    paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
+    calib_batch = 8
+    batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("building the TensorRT engine (minutes on a Jetson Nano)…"):
+        return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
+                            timing_cache, trt_log, force, calibration_set_sha(paths) if paths else "",
+                            "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False))
+
+
+def _table(title):
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    return t
+
+
+def print_onnx(r: Dict) -> None:
+    from rich.console import Console
+
+    t = _table("ONNX export: {}".format(r["path"]))
+    for io in ("inputs", "outputs"):
+        for v in r[io]:
+            t.add_row(io[:-1], "{} {}".format(v["name"], "×".join(str(d) for d in v["shape"])))
+    t.add_row("opset", str(r["opset"]))
+    t.add_row("size", "{:,} bytes ({:.3f} MB)".format(r["size"], r["size"] / 2.0 ** 20))
+    t.add_row("labels", ", ".join(r["meta"]["labels"]))
+    for name, p in r["parity"].items():
+        t.add_row("parity, " + name, "max abs {:.2e}  rel {:.2e}  {}".format(p["max_abs"], p["max_rel"],
+                                                                            "ok" if p["ok"] else "FAIL"))
+    t.add_row("tolerance", "{atol} + {rtol}·|y| ({n} real images)".format(n=r["real_images"], **r["tolerance"]))
+    t.add_row("time", "{:.1f} s".format(r["seconds"]))
+    Console().print(t)
+
+
+def print_int8(r: Dict) -> None:
+    from rich.console import Console
+
+    t = _table("INT8 QDQ ONNX: {}".format(r["path"]))
+    t.add_row("size", "{:,} bytes (FP32 {:,})".format(r["size"], r["fp32_size"]))
+    t.add_row("calibration", "{} images, {}".format(r["calibration_images"], r["method"]))
+    t.add_row("Q/DQ nodes", str(r["qdq_nodes"]))
+    for name, p in r["vs_fp32"].items():
+        t.add_row("vs FP32, " + name, "max abs {:.3g}  rel {:.3g}  top-1 agreement {:.1%}".format(
+            p["max_abs"], p["max_rel"], p["top1_agreement"]))
+    acc = r.get("accuracy")
+    if acc:
+        t.add_row("accuracy ({} images)".format(acc["images"]), "FP32 {:.2%} → INT8 {:.2%} (Δ {:+.2f} pp, "
+                  "agreement {:.1%})".format(acc["fp32"], acc["int8"], acc["delta_pp"], acc["agreement"]))
+    t.add_row("time", "{:.1f} s".format(r["seconds"]))
+    Console().print(t)
+
+
+def print_engine(r: Dict) -> None:
+    from rich.console import Console
+
+    t = _table("TensorRT engine: {}".format(r["engine"]))
+    t.add_row("action", r["action"])
+    for k, v in sorted(r["fingerprint"].items()):
+        t.add_row(k, str(v))
+    for k in ("profile", "api", "size", "timing_cache", "calibration_cache"):
+        if r.get(k) is not None:
+            t.add_row(k, str(r[k]))
+    if r.get("seconds") is not None:
+        t.add_row("build time", "{:.1f} s".format(r["seconds"]))
+    for note in r.get("notes", []):
+        t.add_row("note", note)
+    Console().print(t)

@@ -1,0 +1,75 @@
+"""Read what the engine builder needs from an ONNX file without the ``onnx`` package (the Jetson Nano's
+JetPack 4.6 has none): ``metadata_props`` and the graph's op types, straight from the protobuf wire
+format. Python 3.6 compatible, pure Python.
+
+ONNX field numbers (onnx.proto): ModelProto.graph = 7, ModelProto.metadata_props = 14;
+StringStringEntryProto.key = 1, .value = 2; GraphProto.node = 1; NodeProto.op_type = 4.
+"""
+from typing import Dict, Iterator, Set, Tuple
+
+from edge.errors import InputError
+
+_MODEL_GRAPH, _MODEL_PROPS = 7, 14
+_GRAPH_NODE, _NODE_OP_TYPE = 1, 4
+
+
+def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def fields(buf: bytes) -> Iterator[Tuple[int, int, object]]:
+    """(field number, wire type, value) of each top-level field of a protobuf message."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos:pos + 8], pos + 8
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == 5:
+            value, pos = buf[pos:pos + 4], pos + 4
+        else:
+            raise ValueError("unsupported wire type {}".format(wire))
+        if pos > len(buf):
+            raise ValueError("truncated field {}".format(number))
+        yield number, wire, value
+
+
+def read_onnx(path: str) -> Tuple[Dict[str, str], Set[str]]:
+    """(metadata_props, op types in the main graph) of an ONNX file; a non-ONNX file is an InputError."""
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+        props = {}  # type: Dict[str, str]
+        ops = set()  # type: Set[str]
+        seen_graph = False
+        for number, wire, value in fields(buf):
+            if number == _MODEL_PROPS and wire == 2:
+                entry = {n: v for n, w, v in fields(value) if w == 2}
+                props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
+            elif number == _MODEL_GRAPH and wire == 2:
+                seen_graph = True
+                for n, w, node in fields(value):
+                    if n == _GRAPH_NODE and w == 2:
+                        ops.update(v.decode("utf-8") for k, kw, v in fields(node) if k == _NODE_OP_TYPE and kw == 2)
+    except (ValueError, UnicodeDecodeError, IndexError, TypeError) as e:
+        raise InputError("expected an ONNX model at '{}', found a file that does not parse as one ({})".format(
+            path, e)) from None
+    if not seen_graph:
+        raise InputError("expected an ONNX model at '{}', found no graph in it".format(path))
+    return props, ops

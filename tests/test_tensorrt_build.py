@@ -1,0 +1,439 @@
+"""TensorRT engine building: the pure decisions (version dispatch, precision, profiles, workspace, cache
+paths, naming, stale engines), the ONNX reader the device uses, the build sequence for TensorRT 8.2 and
+10.x against a recording double of the documented API, and — on a GPU machine — a real build."""
+import json
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from edge.engine import make_fingerprint, read_sidecar, write_sidecar
+from edge.errors import InputError, UsageError
+from edge.meta import ModelMeta
+from export import tensorrt_build as tb
+
+NANO = dict(tensorrt="8.2.1.8", gpu="NVIDIA Tegra X1", compute_capability="5.3")
+ORIN = dict(tensorrt="10.3.0.30", gpu="Orin", compute_capability="8.7")
+
+
+@pytest.mark.parametrize("version,generation,workspace,build,flag", [
+    ("8.2.1.8", "legacy", "max_workspace_size", "build_engine", True),   # Jetson Nano, JetPack 4.6
+    ("8.4.1", "legacy", "max_workspace_size", "build_engine", True),
+    ("8.5.2.2", "pool", "set_memory_pool_limit", "build_serialized_network", True),  # JetPack 5.1
+    ("8.6.1", "pool", "set_memory_pool_limit", "build_serialized_network", True),
+    ("10.3.0.30", "v10", "set_memory_pool_limit", "build_serialized_network", False),  # JetPack 6
+    ("10.13", "v10", "set_memory_pool_limit", "build_serialized_network", False),
+])
+def test_api_plan_by_version(version, generation, workspace, build, flag):
+    assert tb.api_plan(version) == tb.ApiPlan(generation, workspace, build, flag)
+
+
+@pytest.mark.parametrize("version,error", [("7.1.3", UsageError), ("not a version", InputError)])
+def test_api_plan_refuses(version, error):
+    with pytest.raises(error):
+        tb.api_plan(version)
+
+
+@pytest.mark.parametrize("requested,fp16,int8,qdq,calib,expect,note", [
+    ("auto", True, False, False, False, ("fp16", True, False, False), None),        # Nano default
+    ("auto", False, False, False, False, ("fp32", False, False, False), None),
+    ("fp32", True, True, False, False, ("fp32", False, False, False), None),
+    ("fp16", False, False, False, False, ("fp32", False, False, False), "no fast FP16"),
+    ("int8", True, False, False, True, ("fp16", True, False, False), "no fast INT8"),  # Nano: never silent
+    ("int8", False, False, False, True, ("fp32", False, False, False), "building FP32 instead of INT8"),
+    ("int8", True, True, False, True, ("int8", True, True, True), None),             # Orin: calibrate
+    ("auto", True, True, True, False, ("int8", True, True, False), None),           # QDQ: explicit
+    ("fp16", True, True, True, False, ("int8", True, True, False), "INT8-quantized (QDQ)"),
+])
+def test_choose_precision(requested, fp16, int8, qdq, calib, expect, note):
+    p = tb.choose_precision(requested, fp16, int8, qdq, calib, "GPU")
+    assert (p.name, p.fp16, p.int8, p.calibrate) == expect
+    assert (note is None and p.notes == []) or (note is not None and note in " ".join(p.notes))
+
+
+@pytest.mark.parametrize("args,message", [
+    (("int8", True, True, False, False), "needs calibration images"),
+    (("auto", True, False, True, False), "has no fast INT8, and this ONNX is INT8-quantized"),
+    (("bf16", True, True, False, False), "expected precision"),
+])
+def test_choose_precision_refuses(args, message):
+    with pytest.raises(UsageError, match=message):
+        tb.choose_precision(*args)
+
+
+@pytest.mark.parametrize("dim0,opt,mx,expect", [
+    (-1, 4, 16, (1, 4, 16)), ("batch", 8, 8, (1, 8, 8)), (3, 4, 16, (3, 3, 3)), (1, 4, 16, (1, 1, 1))])
+def test_batch_profile(dim0, opt, mx, expect):
+    assert tuple(tb.batch_profile(dim0, opt, mx)) == expect
+
+
+def test_batch_profile_refuses_opt_above_max_and_shapes():
+    with pytest.raises(UsageError):
+        tb.batch_profile(-1, 32, 16)
+    assert tb.profile_shapes(tb.Profile(1, 4, 16), (3, 128, 128)) == ((1, 3, 128, 128), (4, 3, 128, 128),
+                                                                      (16, 3, 128, 128))
+
+
+@pytest.mark.parametrize("total,requested,mib", [
+    (4 * 10 ** 9, None, 4 * 10 ** 9 // 16 // 2 ** 20), (int(3.9 * 2 ** 30), None, 249),  # 4 GB Nano
+    (8 * 2 ** 30, None, 512), (80 * 2 ** 30, None, 1024), (1 * 2 ** 30, None, 128), (None, None, 256),
+    (80 * 2 ** 30, 64, 64)])
+def test_workspace_bytes(total, requested, mib):
+    assert tb.workspace_bytes(total, requested) // tb.MiB == mib
+
+
+def test_workspace_refuses_tiny():
+    with pytest.raises(UsageError):
+        tb.workspace_bytes(None, 1)
+
+
+def test_engine_and_cache_names_are_keyed_by_version_gpu_precision(tmp_path):
+    onnx = str(tmp_path / "mask.onnx")
+    nano = tb.engine_path(onnx, "8.2.1.8", "NVIDIA Tegra X1", "5.3", "fp16")
+    assert nano == str(tmp_path / "mask.trt8.2.1.nvidia-tegra-x1-sm53.fp16.engine")
+    names = {tb.engine_path(onnx, v, g, c, p) for v, g, c in [("8.2.1", "NVIDIA Tegra X1", "5.3"),
+                                                               ("10.3.0", "Orin", "8.7")] for p in tb.PRECISIONS}
+    assert len(names) == 6 and all(n.endswith(".engine") for n in names)
+    assert tb.engine_path(onnx, "8.2.1", "X", "5.3", "fp32", out_dir="/e").startswith("/e/mask.trt8.2.1.x-sm53")
+    tc = tb.timing_cache_path("8.2.1.8", "NVIDIA Tegra X1", "5.3", str(tmp_path))
+    assert tc == str(tmp_path / "timing.trt8.2.1.nvidia-tegra-x1-sm53.cache")
+    assert tb.timing_cache_path("10.3", "Orin", "8.7").startswith(os.path.expanduser("~"))
+    a = tb.calibration_cache_path(onnx, "a" * 64, "c" * 64)
+    assert a != tb.calibration_cache_path(onnx, "b" * 64, "c" * 64) != tb.calibration_cache_path(onnx, "a" * 64,
+                                                                                               "d" * 64)
+
+
+def test_stale_engine_detection_for_another_gpu_or_tensorrt(tmp_path):
+    here = make_fingerprint(precision="fp16", onnx_sha256="abc", **NANO)
+    assert tb.engine_action(None, here) == ("build", [])
+    assert tb.engine_action(dict(here), here) == ("reuse", [])
+    assert tb.engine_action(dict(here), here, force=True) == ("rebuild", ["--force"])
+    orin = make_fingerprint(precision="fp16", onnx_sha256="abc", **ORIN)
+    action, reasons = tb.engine_action(orin, here)
+    assert action == "rebuild"
+    assert reasons == ["tensorrt 10.3.0.30 (engine) vs 8.2.1.8 (here)", "gpu Orin (engine) vs NVIDIA Tegra X1 (here)",
+                       "compute_capability 8.7 (engine) vs 5.3 (here)"]
+    # a runtime refuses it with one line naming the differences (sidecar on disk)
+    engine = str(tmp_path / "m.engine")
+    open(engine, "wb").write(b"plan")
+    meta = ModelMeta(arch="", labels=("a", "b"), input_size=(8, 8))
+    write_sidecar(engine, meta, orin)
+    with pytest.raises(InputError, match=r"built elsewhere \(tensorrt 10.3.0.30 \(engine\) vs 8.2.1.8 \(here\); "
+                                         r"gpu Orin"):
+        tb.check_existing(engine, make_fingerprint(NANO["tensorrt"], NANO["gpu"], NANO["compute_capability"], "", ""))
+    tb.check_existing(engine, make_fingerprint(precision="", onnx_sha256="", **ORIN))  # same device: fine
+
+
+def test_onnx_reader_matches_onnx_package(tmp_path, cli, teacher_ckpt):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from export.onnx_props import read_onnx
+
+    assert cli(["export", teacher_ckpt]).exit_code == 0
+    path = str(tmp_path / "teacher.onnx")
+    model = onnx.load(path)
+    props, ops = read_onnx(path)
+    assert props == {p.key: p.value for p in model.metadata_props}
+    assert ops == {n.op_type for n in model.graph.node}
+    for bad in (b"hello, world\n", b"", open(path, "rb").read()[:100]):
+        p = tmp_path / "bad.onnx"
+        p.write_bytes(bad)
+        with pytest.raises(InputError, match="expected an ONNX model"):
+            read_onnx(str(p))
+
+
+# ---------------------------------------------------------------- the build sequence, against a recording double
+
+def fake_tensorrt(version, fast_fp16=True, fast_int8=True, calls=None):
+    """A stand-in with only the API of one TensorRT generation: a call from the other generation fails."""
+    calls = calls if calls is not None else []
+    legacy = tb.api_plan(version).generation == "legacy"
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+
+    class Logger:
+        ERROR, WARNING, INFO, VERBOSE = range(4)
+
+        def __init__(self, severity):
+            calls.append(("logger", severity))
+
+    class Tensor:
+        name, shape = "input", (-1, 3, 128, 128)
+
+    class Network:
+        def get_input(self, i):
+            return Tensor()
+
+    class Profile:
+        def set_shape(self, name, *shapes):
+            calls.append(("profile", name) + shapes)
+
+    class Cache:
+        def serialize(self):
+            return b"timing-cache"
+
+    class Config:
+        int8_calibrator = None
+
+        def set_flag(self, flag):
+            calls.append(("flag", flag))
+
+        def add_optimization_profile(self, p):
+            calls.append(("add_profile",))
+
+        def set_calibration_profile(self, p):
+            calls.append(("calibration_profile",))
+
+        def create_timing_cache(self, data):
+            calls.append(("timing_cache_in", bytes(data)))
+            return Cache()
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            calls.append(("set_timing_cache", ignore_mismatch))
+
+        def get_timing_cache(self):
+            return Cache()
+
+    if legacy:
+        Config.max_workspace_size = property(lambda s: 0, lambda s, v: calls.append(("max_workspace_size", v)))
+    else:
+        Config.set_memory_pool_limit = lambda s, pool, n: calls.append(("set_memory_pool_limit", pool, n))
+
+    def run_calibrator(config):
+        cal = config.int8_calibrator
+        if cal is not None and cal.read_calibration_cache() is None:
+            n = 0
+            while cal.get_batch(["input"]) is not None:
+                n += 1
+            calls.append(("calibrated_batches", n, cal.get_batch_size()))
+            cal.write_calibration_cache(b"calibration-table")
+
+    class Builder:
+        platform_has_fast_fp16 = fast_fp16
+        platform_has_fast_int8 = fast_int8
+
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            calls.append(("create_network", flags))
+            return Network()
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return Profile()
+
+    class Engine:
+        def serialize(self):
+            return b"plan-" + version.encode()
+
+    if legacy:
+        def build_engine(self, network, config):
+            calls.append(("build_engine",))
+            run_calibrator(config)
+            return Engine()
+        Builder.build_engine = build_engine
+    else:
+        def build_serialized_network(self, network, config):
+            calls.append(("build_serialized_network",))
+            run_calibrator(config)
+            return b"plan-" + version.encode()
+        Builder.build_serialized_network = build_serialized_network
+
+    class Parser:
+        num_errors = 0
+
+        def __init__(self, network, logger):
+            pass
+
+        def parse(self, data):
+            calls.append(("parse", len(data)))
+            return True
+
+    class Calibrator:
+        def __init__(self):
+            pass
+
+    trt.Logger, trt.Builder, trt.OnnxParser, trt.IInt8EntropyCalibrator2 = Logger, Builder, Parser, Calibrator
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8")
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    return trt, calls
+
+
+def fake_pycuda(gpu, cc, total):
+    pkg, drv, auto = (types.ModuleType(n) for n in ("pycuda", "pycuda.driver", "pycuda.autoinit"))
+
+    class Device:
+        def __init__(self, i):
+            pass
+
+        def name(self):
+            return gpu
+
+        def compute_capability(self):
+            return tuple(int(v) for v in cc.split("."))
+
+        def total_memory(self):
+            return total
+
+    drv.init = lambda: None
+    drv.Device = Device
+    drv.mem_alloc = lambda n: 1234
+    drv.memcpy_htod = lambda dst, src: None
+    pkg.driver, pkg.autoinit = drv, auto
+    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": auto}
+
+
+@pytest.fixture
+def device(monkeypatch):
+    def install(version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True):
+        trt, calls = fake_tensorrt(version, fast_fp16, fast_int8)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        for name, mod in fake_pycuda(gpu, cc, total).items():
+            monkeypatch.setitem(sys.modules, name, mod)
+        return calls
+    return install
+
+
+def _onnx(tmp_path):
+    path = tmp_path / "mask.onnx"
+    path.write_bytes(b"\x08\x07" + b"not parsed by the double")
+    return str(path)
+
+
+META = ModelMeta(arch="maskcnn", labels=("with_mask", "without_mask"), input_size=(128, 128))
+
+
+def test_build_sequence_tensorrt_8_2_on_a_nano(tmp_path, device):
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    notes = []
+    r = tb.build_engine(_onnx(tmp_path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=notes.append)
+    assert os.path.basename(r["engine"]) == "mask.trt8.2.1.nvidia-tegra-x1-sm53.fp16.engine"
+    assert open(r["engine"], "rb").read() == b"plan-8.2.1.8"
+    names = [c[0] for c in calls]
+    assert ("create_network", 1) in calls  # EXPLICIT_BATCH flag
+    assert ("max_workspace_size", 256 * tb.MiB) in calls and "build_engine" in names
+    assert ("flag", "FP16") in calls and ("flag", "INT8") not in calls
+    assert ("profile", "input", (1, 3, 128, 128), (4, 3, 128, 128), (16, 3, 128, 128)) in calls
+    assert ("timing_cache_in", b"") in calls and open(str(tmp_path / "tc"), "rb").read() == b"timing-cache"
+    meta, fp, side = read_sidecar(r["engine"])
+    assert meta == META and fp["precision"] == "fp16" and fp["gpu"] == "NVIDIA Tegra X1"
+    assert side["build"]["api"] == "legacy" and side["build"]["profile"] == [1, 4, 16]
+    # second run: up to date, reused; the timing cache was read back
+    again = tb.build_engine(_onnx(tmp_path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=notes.append)
+    assert again["action"] == "reuse" and "reusing it" in notes[-1]
+
+
+def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    notes = []
+    r = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], timing_cache=str(tmp_path / "tc"),
+                        echo=notes.append)
+    assert r["fingerprint"]["precision"] == "fp16" and r["engine"].endswith(".fp16.engine")
+    assert any("has no fast INT8" in n for n in notes) and ("flag", "INT8") not in calls
+
+
+def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face_crops):
+    from export import calibration
+
+    calls = device("10.3.0.30", "Orin", "8.7", total=8 * 2 ** 30)
+    for i, crop in enumerate(face_crops[:10]):
+        import cv2
+        cv2.imwrite(str(tmp_path / "{}.png".format(i)), crop)
+    paths = calibration.calibration_paths(str(tmp_path))
+    r = tb.build_engine(_onnx(tmp_path), META, "int8",
+                        calib_batches=lambda: calibration.batches(paths, META, batch=4, exact=True),
+                        timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4,
+                        echo=print)
+    assert ("create_network", 0) in calls  # TensorRT 10: always explicit batch
+    assert ("set_memory_pool_limit", "WORKSPACE", 512 * tb.MiB) in calls and "build_serialized_network" in [
+        c[0] for c in calls]
+    assert ("flag", "INT8") in calls and ("calibration_profile",) in calls
+    assert ("calibrated_batches", 2, 4) in calls  # 10 images → 2 full batches of 4
+    assert open(r["calibration_cache"], "rb").read() == b"calibration-table"
+    assert r["engine"].endswith("mask.trt10.3.0.orin-sm87.int8.engine")
+    # the stale engine from another device is rebuilt, with the reason said
+    side = json.load(open(r["engine"] + ".json"))
+    side["fingerprint"]["tensorrt"] = "10.0.1"
+    json.dump(side, open(r["engine"] + ".json", "w"))
+    notes = []
+    again = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], echo=notes.append,
+                            timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4)
+    assert again["action"] == "rebuild" and "tensorrt 10.0.1 (engine) vs 10.3.0.30 (here)" in notes[-2]
+    assert ("calibrated_batches", 2, 4) in calls and calls.count(("calibrated_batches", 2, 4)) == 1  # cache reused
+
+
+def test_calibration_batches_have_one_size(tmp_path, face_crops):
+    import cv2
+    from export import calibration
+
+    for i, crop in enumerate(face_crops[:11]):
+        cv2.imwrite(str(tmp_path / "{:02d}.jpg".format(i)), crop)
+    paths = calibration.calibration_paths(str(tmp_path), limit=10)
+    assert len(paths) == 10
+    sizes = [b.shape for b in calibration.batches(paths, META, batch=4, exact=True)]
+    assert sizes == [(4, 3, 128, 128)] * 2
+    assert [b.shape[0] for b in calibration.batches(paths[:3], META, batch=4, exact=True)] == [4]
+    assert [b.shape[0] for b in calibration.batches(paths, META, batch=4)] == [4, 4, 2]
+    assert all(b.dtype == np.float32 for b in calibration.batches(paths, META))
+
+
+# ---------------------------------------------------------------- real hardware
+
+def _has_gpu_tensorrt():
+    try:
+        import pycuda.driver as cuda
+        import tensorrt  # noqa: F401
+
+        cuda.init()
+        return cuda.Device.count() > 0
+    except Exception:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu_tensorrt(), reason="needs an NVIDIA GPU with TensorRT and pycuda "
+                                                    "(a Jetson, or a workstation with CUDA)")
+def test_real_engine_builds_deserializes_and_is_reused(tmp_path, cli, teacher_ckpt, face_crops):
+    import tensorrt as trt
+
+    assert cli(["export", teacher_ckpt]).exit_code == 0
+    onnx = str(tmp_path / "teacher.onnx")
+    result = cli(["export", onnx, "--engine", "--fp32", "--json", "--timing-cache", str(tmp_path / "tc")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])["engine"]
+    engine = report["engine"]
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    with open(engine, "rb") as f:
+        plan = runtime.deserialize_cuda_engine(f.read())
+    assert plan is not None
+    assert os.path.isfile(str(tmp_path / "tc"))
+    again = cli(["export", onnx, "--engine", "--fp32", "--json", "--timing-cache", str(tmp_path / "tc")])
+    assert json.loads(again.output[again.output.index("{"):])["engine"]["action"] == "reuse"
+
+
+def test_cli_engine_int8_on_a_nano_says_it_builds_fp16(tmp_path, cli, device, teacher_ckpt, face_crops):
+    """The command's glue (ONNX metadata without the onnx package, calibration set, notes) on a Nano double."""
+    pytest.importorskip("torch")
+    import cv2
+
+    assert cli(["export", teacher_ckpt]).exit_code == 0
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, crop in enumerate(face_crops[:4]):
+        cv2.imwrite(str(calib / "{}.png".format(i)), crop)
+    device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    result = cli(["export", str(tmp_path / "teacher.onnx"), "--engine", "--int8", "--calib", str(calib),
+                  "--timing-cache", str(tmp_path / "tc"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "NVIDIA Tegra X1 has no fast INT8 (e.g. the Nano's Maxwell GPU): building FP16 instead of INT8" in \
+        result.output
+    report = json.loads(result.output[result.output.index("{\n"):])["engine"]
+    assert report["fingerprint"]["precision"] == "fp16" and report["api"] == "legacy"
+    meta, _, _ = read_sidecar(report["engine"])
+    assert meta.labels == ("with_mask", "without_mask") and meta.provenance["export"]["source"] == "teacher.pt"
