@@ -4,7 +4,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from edge.backends.base import Backend, MetaOverrides
-from edge.errors import InputError, require
+from edge.errors import HardwareError, InputError, require
 
 
 class PyTorchBackend(Backend):
@@ -19,6 +19,13 @@ class PyTorchBackend(Backend):
         torch = require("torch", "torch", "running .pt/.ts models")
         options = options or {}
         device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise InputError("expected a PyTorch device cpu or cuda, found '{}'".format(device))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise HardwareError("--backend pytorch:{} needs a CUDA GPU; this torch {} sees none".format(
+                device, torch.__version__))
+        if options.get("threads"):
+            torch.set_num_threads(int(options["threads"]))
         if path.endswith(".ts"):
             try:
                 model = torch.jit.load(path, map_location=device)
