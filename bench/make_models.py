@@ -10,6 +10,7 @@ that command lands; same layout (opset 13, input "input", output "logits", batch
 import argparse
 import os
 import sys
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -21,8 +22,11 @@ def export_onnx(model, meta, path, static_batch=None, with_meta=True):
 
     x = torch.zeros((static_batch or 1, meta.channels) + tuple(meta.input_size))
     tmp = path + ".tmp"
-    torch.onnx.export(model.eval(), x, tmp, input_names=["input"], output_names=["logits"], opset_version=13,
-                      dynamo=False, dynamic_axes=None if static_batch else {"input": {0: "batch"}, "logits": {0: "batch"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is what writes opset 13
+        torch.onnx.export(model.eval(), x, tmp, input_names=["input"], output_names=["logits"], opset_version=13,
+                          dynamo=False,
+                          dynamic_axes=None if static_batch else {"input": {0: "batch"}, "logits": {0: "batch"}})
     m = onnx.load(tmp)
     if with_meta:
         for k, v in meta.to_onnx_props().items():
