@@ -274,7 +274,8 @@ def write_report(report: Dict[str, Any], out_dir: str, plots: bool = True) -> Li
 
 
 def utc_now() -> str:
-    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0, tzinfo=None)
+    return now.isoformat() + "Z"
 
 
 def plan_runs(models: Sequence[str], backends: Sequence[str]) -> List[tuple]:

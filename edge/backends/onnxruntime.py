@@ -97,6 +97,8 @@ class OnnxRuntimeBackend(Backend):
         static = dim0 if isinstance(dim0, int) and dim0 > 0 else None
         dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
         backend = cls(session, meta, path, static, dtype)
+        if backend.device == "tensorrt" and options.get("fp16"):
+            backend.precision = "fp16"
         backend.infer(np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32))  # warm up
         return backend
 

@@ -62,8 +62,10 @@ def io_specs(engine, api: str, input_mode=None) -> List[IOSpec]:
 
 def profile_shapes(engine, api: str, spec: IOSpec) -> Tuple[Tuple[int, ...], ...]:
     """(min, opt, max) input shapes of optimization profile 0."""
-    if api == "tensors":
+    if api == "tensors" and hasattr(engine, "get_tensor_profile_shape"):
         shapes = engine.get_tensor_profile_shape(spec.name, 0)
+    elif api == "tensors":  # in case an 8.x build has the tensor API but not this getter: by name
+        shapes = engine.get_profile_shape(0, spec.name)
     else:
         shapes = engine.get_profile_shape(0, spec.index)
     return tuple(tuple(s) for s in shapes)

@@ -37,6 +37,8 @@ def bench(
     mean: Optional[str] = model_options.mean_option(),
     std: Optional[str] = model_options.std_option(),
     channel_order: Optional[str] = model_options.channel_order_option(),
+    fp16: bool = typer.Option(False, "--fp16", help="Let ONNX Runtime's TensorRT EP build FP16 engines (TensorRT "
+                                                    "engine files carry their own precision)."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling a .pt file that is not a plain "
                                                       "checkpoint. Runs code from the file: only for files you trust."),
 ):
@@ -73,7 +75,7 @@ def bench(
             monitor.start()
         try:
             report = run_bench(models, model_options.backends_list(backend), list(batch), warmup, runs, rounds,
-                               data, limit, threads, overrides, {"trust": trust}, monitor,
+                               data, limit, threads, overrides, {"trust": trust, "fp16": fp16}, monitor,
                                command=" ".join(["edge"] + sys.argv[1:]), progress=progress)
         finally:
             if monitor is not None:
