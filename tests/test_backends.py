@@ -506,3 +506,21 @@ def test_real_tensorrt_engine_matches_pytorch(exported_models, reference, tmp_pa
     with load_backend(path) as backend:
         for n in (1, 5, 9, len(x)):
             assert np.allclose(backend.infer(x[:n]), ref[:n], atol=1e-3)
+
+
+@pytest.mark.parametrize("with_meta", [True, False])
+def test_torchscript_with_and_without_embedded_metadata(exported_models, reference, tmp_path, with_meta):
+    from models.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(exported_models["pt"])
+    path = str(tmp_path / "teacher.ts")
+    x, ref = reference
+    torch.jit.save(torch.jit.trace(model, torch.from_numpy(x[:1])), path,
+                   _extra_files={"edge.meta": meta.to_json()} if with_meta else {})
+    overrides = None if with_meta else MetaOverrides(labels=meta.labels, input_size=meta.input_size)
+    with load_backend(path, overrides=overrides) as b:
+        assert b.meta.labels == meta.labels
+        assert np.allclose(b.infer(x[:5]), ref[:5], atol=1e-4)
+    if not with_meta:
+        with pytest.raises(InputError, match="carries no edge metadata"):
+            load_backend(path)
