@@ -524,3 +524,16 @@ def test_torchscript_with_and_without_embedded_metadata(exported_models, referen
     if not with_meta:
         with pytest.raises(InputError, match="carries no edge metadata"):
             load_backend(path)
+
+
+class ImplicitBatchEngine(FakeEngine82):
+    has_implicit_batch_dimension = True
+
+
+@pytest.mark.parametrize("engine,message", [
+    (None, "TensorRT fake cannot deserialize '.*m.engine' \\(corrupt, or built by another TensorRT version"),
+    (ImplicitBatchEngine(shape=(3, 4, 4)), "is an implicit-batch engine; rebuild it from ONNX"),
+])
+def test_tensorrt_corrupt_or_implicit_batch_engine(fake_engine_file, engine, message):
+    with pytest.raises(InputError, match=message):
+        fake_engine_file(engine)

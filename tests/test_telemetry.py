@@ -126,3 +126,23 @@ def test_jtop_losing_its_service_mid_run_stops_quietly(monkeypatch):
     assert tm.poll() is None and not tm.available
     assert "Lost connection" in tm.reason
     tm.stop()
+
+
+def _jtop_service_running():
+    try:
+        from jtop import jtop
+
+        with jtop() as j:
+            return j.ok()
+    except Exception:
+        return False
+
+
+@pytest.mark.jetson
+@pytest.mark.skipif(not _jtop_service_running(), reason="needs a Jetson board with jetson-stats and its jtop service")
+def test_real_jtop_on_a_jetson():
+    with Telemetry(interval=0.5) as tm:
+        time.sleep(1.5)
+    s = tm.summary()
+    assert s["available"] and s["samples"] >= 2
+    assert s["nvpmodel"] and s["temperature_max_c"] and s["power_mw"]["mean"] > 0

@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    models: List[str] = typer.Argument(..., help="Model files to compare (.pt, .ts, .onnx, .engine/.plan); the "
+    models: List[str] = typer.Argument(..., metavar="MODEL...", help="Model files to compare (.pt, .ts, .onnx, .engine/.plan); the "
                                                  "first is the baseline for speed-ups."),
     backend: List[str] = model_options.backend_option(),
     batch: List[int] = typer.Option([1, 8], "--batch", "-b", help="Batch size to time; repeat for several."),
