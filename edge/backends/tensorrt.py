@@ -84,7 +84,11 @@ def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, I
         raise InputError("engine '{}' takes input {} of shape {}, expected (N, {}, {}, {}) from its metadata "
                          "(only the batch dimension may be dynamic)".format(path, spec.name, list(spec.shape),
                                                                             *expected))
-    return spec, outputs[0]
+    out = outputs[0]
+    if any(d < 0 for d in out.shape[1:]):
+        raise InputError("engine '{}' output {} has dynamic dimensions beyond the batch {}; expected (N, classes)"
+                         .format(path, out.name, list(out.shape)))
+    return spec, out
 
 
 def batch_limits(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]]) -> Tuple[Optional[int], int, int]:
@@ -179,7 +183,8 @@ class TensorRTBackend(Backend):
     def _alloc(self, trt, specs: List[IOSpec]) -> None:
         cuda = self._cuda
         self._host, self._dev = {}, {}
-        bindings = [0] * len(specs)
+        # the binding API wants an address slot for every profile's bindings (unused ones stay 0)
+        bindings = [0] * (self._engine.num_bindings if self._api == "bindings" else len(specs))
         for spec in specs:
             shape = with_batch(spec.shape, self.max_batch)
             dtype = np.dtype(trt.nptype(spec.dtype))
