@@ -124,8 +124,12 @@ def load_eval_set(data: str, limit: int = 0):
     folder = scan(data)
     samples = list(folder.samples)
     if limit:
-        per = {}
-        samples = [s for s in samples if per.setdefault(s.label, []).append(s) or len(per[s.label]) <= limit]
+        kept = {}  # label → how many taken so far
+        samples = []
+        for s in folder.samples:
+            kept[s.label] = kept.get(s.label, 0) + 1
+            if kept[s.label] <= limit:
+                samples.append(s)
     return folder.classes, [read_image(s.path) for s in samples], np.array([s.label for s in samples])
 
 

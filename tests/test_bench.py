@@ -160,3 +160,23 @@ def test_cli_bench_bad_input_is_one_line(cli, exported_models, tmp_path, args, c
     lines = [l for l in result.output.strip().splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("edge: error: ") and message in lines[0]
     assert not os.path.exists(str(tmp_path / "o"))
+
+
+def test_eval_set_limit_per_class(eval_folder):
+    from edge.bench import load_eval_set
+
+    classes, images, labels = load_eval_set(eval_folder, limit=2)
+    assert classes == ("with_mask", "without_mask") and len(images) == 4 and sorted(labels.tolist()) == [0, 0, 1, 1]
+    assert len(load_eval_set(eval_folder)[1]) == 12
+
+
+def test_eval_classes_must_match_model_labels(cli, exported_models, face_crops, tmp_path):
+    import cv2
+
+    for cls in ("cat", "dog"):
+        os.makedirs(str(tmp_path / "data" / cls))
+        cv2.imwrite(str(tmp_path / "data" / cls / "0.png"), face_crops[0])
+    result = cli(["bench", exported_models["onnx"], "--data", str(tmp_path / "data"), "--runs", "1",
+                  "--out", str(tmp_path / "o"), "--no-telemetry"])
+    assert result.exit_code == 3
+    assert "eval folder class 'cat' is not among the model's labels ['with_mask', 'without_mask']" in result.output
