@@ -11,8 +11,8 @@ import inspect
 import io
 import os
 import pickle
-import types
 import tempfile
+import types
 import zipfile
 from typing import Any, Dict, Optional, Tuple
 
@@ -116,15 +116,15 @@ def _torch_load(path: str, trust: bool, has_weights_only: Optional[bool] = None)
     checkpoint goes through ``RestrictedUnpickler``, which resolves only the globals a tensor state
     dict needs and refuses everything else with the same "weights only" error as newer torch.
     """
-    if has_weights_only is None:
-        has_weights_only = "weights_only" in inspect.signature(torch.load).parameters
+    real = "weights_only" in inspect.signature(torch.load).parameters
+    if has_weights_only is None:  # tests force False to exercise the old-torch path on new torch
+        has_weights_only = real
+    full = {"weights_only": False} if real else {}  # new torch refuses pickle_module with weights_only
     if trust:
-        return torch.load(path, map_location="cpu", **({"weights_only": False} if has_weights_only else {}))
+        return torch.load(path, map_location="cpu", **full)
     if has_weights_only:
         return torch.load(path, map_location="cpu", weights_only=True)
-    return torch.load(path, map_location="cpu", pickle_module=_RESTRICTED_PICKLE,
-                      **({"weights_only": False} if "weights_only" in inspect.signature(torch.load).parameters
-                         else {}))
+    return torch.load(path, map_location="cpu", pickle_module=_RESTRICTED_PICKLE, **full)
 
 
 _SAFE_GLOBALS = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
