@@ -180,3 +180,29 @@ def test_eval_classes_must_match_model_labels(cli, exported_models, face_crops, 
                   "--out", str(tmp_path / "o"), "--no-telemetry"])
     assert result.exit_code == 3
     assert "eval folder class 'cat' is not among the model's labels ['with_mask', 'without_mask']" in result.output
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({}, {}),
+    ({"labels": "a, b,c", "input_size": "96"}, {"labels": ("a", "b", "c"), "input_size": (96, 96)}),
+    ({"input_size": "96x128", "mean": "0.4", "std": "0.2,0.3,0.4"},
+     {"input_size": (96, 128), "mean": (0.4, 0.4, 0.4), "std": (0.2, 0.3, 0.4)}),
+    ({"channel_order": "gray"}, {"channel_order": "GRAY", "mean": (0.5,), "std": (0.5,)}),
+])
+def test_model_options_to_overrides(kwargs, expected):
+    from edge.commands.model_options import overrides
+
+    assert dict(overrides(**kwargs)) == expected
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"labels": " , "}, "expected --labels as comma-separated names"),
+    ({"input_size": "0x5"}, "expected --input-size as N or HxW"),
+    ({"mean": "a,b"}, "expected --mean as comma-separated numbers, found 'a,b'"),
+])
+def test_model_options_bad_values(kwargs, message):
+    from edge.commands.model_options import overrides
+    from edge.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        overrides(**kwargs)
