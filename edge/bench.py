@@ -23,7 +23,7 @@ Report schema (``SCHEMA`` = "edge.bench/1"; JSON; ``validate_report`` checks it)
                    "min_ms", "median_ms", "mean_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
                    "per_item_ms",          # median_ms / batch
                    "throughput",           # items per second at the median
-                   "speedup",              # per-item time of the FIRST model (same backend rank, same batch) / this
+                   "speedup",              # per-item time of the first model × backend at the same batch / this
                    "vs_baseline",          # per_item_ms / per-item time of the first row (first model, first batch)
                    "accuracy": null | float}],
       "baseline": {"label", "batch", "per_item_ms"},
@@ -148,8 +148,8 @@ def accuracy(backend, classes: Sequence[str], images: np.ndarray, labels: np.nda
 def build_results(entries: List[Dict[str, Any]], samples: List[List[float]]) -> List[Dict[str, Any]]:
     """Result rows from (label, path, backend info, batch, accuracy) entries and their timings.
 
-    ``speedup`` compares with the first model that has the same backend rank and batch, so that
-    ``--backend A --backend B`` compares models per backend; ``vs_baseline`` compares with row 0.
+    ``speedup`` compares with the first configuration (first model, first backend) at the same
+    batch; ``vs_baseline`` compares with row 0 (first configuration, first batch).
     """
     rows = []
     for e, ms in zip(entries, samples):
@@ -159,11 +159,10 @@ def build_results(entries: List[Dict[str, Any]], samples: List[List[float]]) -> 
                    p95_ms=s["p95"], p99_ms=s["p99"], max_ms=s["max"])
         row["per_item_ms"] = s["p50"] / e["batch"]
         row["throughput"] = 1000.0 * e["batch"] / s["p50"] if s["p50"] > 0 else None
-        row["rank"] = e.get("rank", 0)
         row["accuracy"] = e.get("accuracy")
         rows.append(row)
     for row in rows:
-        first = next(r for r in rows if r["rank"] == row["rank"] and r["batch"] == row["batch"])
+        first = next(r for r in rows if r["batch"] == row["batch"])
         row["speedup"] = first["per_item_ms"] / row["per_item_ms"] if row["per_item_ms"] else None
         row["vs_baseline"] = row["per_item_ms"] / rows[0]["per_item_ms"] if rows[0]["per_item_ms"] else None
     return [OrderedDict((k, r[k]) for k in RESULT_FIELDS) for r in rows]
@@ -283,7 +282,7 @@ def utc_now() -> str:
 
 
 def plan_runs(models: Sequence[str], backends: Sequence[str]) -> List[tuple]:
-    """(path, backend spec, rank) for every model × requested backend that can run it, in the given order."""
+    """(path, backend spec) for every model × requested backend that can run it, in the given order."""
     from edge.backends import candidates, parse_backend
     from edge.errors import UsageError
 
@@ -293,7 +292,7 @@ def plan_runs(models: Sequence[str], backends: Sequence[str]) -> List[tuple]:
         if not specs:
             raise UsageError("none of the backends {} runs '{}' (it needs: {})".format(
                 list(backends), os.path.basename(path), ", ".join(candidates(path))))
-        out += [(path, spec, backends.index(spec)) for spec in specs]
+        out += [(path, spec) for spec in specs]
     return out
 
 
@@ -311,7 +310,7 @@ def run_bench(models: Sequence[str], backends: Sequence[str] = ("auto",), batche
     loaded, entries, calls, model_info = [], [], [], []
     try:
         plan = plan_runs(models, backends)
-        for i, (path, spec, rank) in enumerate(plan):
+        for i, (path, spec) in enumerate(plan):
             progress("load", i, len(plan))
             backend = load_backend(path, spec, overrides, options)
             loaded.append(backend)
@@ -324,11 +323,13 @@ def run_bench(models: Sequence[str], backends: Sequence[str] = ("auto",), batche
             for b in batches:
                 x = make_inputs(backend.meta, b, images)
                 entries.append({"label": label, "path": path, "backend": backend.name, "device": backend.device,
-                                "precision": backend.precision, "batch": b, "accuracy": acc, "rank": rank})
+                                "precision": backend.precision, "batch": b, "accuracy": acc})
                 calls.append((lambda be, xx: lambda: be.infer(xx))(backend, x))
-            if hasattr(backend, "bare_run"):
+            # the bare call takes only what the session takes as is: its own batch size, float32 input
+            bare = [b for b in batches if backend.static_batch in (None, b)]
+            if hasattr(backend, "bare_run") and bare and getattr(backend, "input_dtype", np.float32) is np.float32:
                 info["overhead"] = OrderedDict((str(b), wrapper_overhead(backend, make_inputs(backend.meta, b, images),
-                                                                         runs * 4)) for b in batches)
+                                                                         runs * 4)) for b in bare)
             model_info.append(OrderedDict((k, info.get(k)) for k in MODEL_FIELDS))
         progress("load", len(plan), len(plan))
         r = max(1, min(rounds, runs))

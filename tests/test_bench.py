@@ -75,9 +75,9 @@ def test_files_and_plots_are_written(report, tmp_path):
 
 
 def test_build_results_ratios():
-    entries = [{"label": "a", "path": "a", "backend": "x", "device": "cpu", "precision": "fp32", "batch": b, "rank": 0}
+    entries = [{"label": "a", "path": "a", "backend": "x", "device": "cpu", "precision": "fp32", "batch": b}
                for b in (1, 4)] + \
-              [{"label": "b", "path": "b", "backend": "y", "device": "cpu", "precision": "fp32", "batch": b, "rank": 0}
+              [{"label": "b", "path": "b", "backend": "y", "device": "cpu", "precision": "fp32", "batch": b}
                for b in (1, 4)]
     samples = [[10.0, 10.0, 12.0], [20.0] * 3, [5.0] * 3, [4.0] * 3]
     rows = build_results(entries, samples)
@@ -206,3 +206,17 @@ def test_model_options_bad_values(kwargs, message):
 
     with pytest.raises(UsageError, match=message):
         overrides(**kwargs)
+
+
+def test_static_batch_model_mixed_backends(exported_models, tmp_path):
+    """Static batch 4 at batches 1/3/9 (padded, split); overhead only where the bare session takes the batch."""
+    r = run_bench([exported_models["pt"], exported_models["onnx_b4"]], backends=["pytorch", "onnxruntime:cpu"],
+                  batches=[1, 4, 9], warmup=0, runs=2, rounds=1)
+    validate_report(r)
+    assert [(x["backend"], x["batch"]) for x in r["results"]] == [
+        ("pytorch", 1), ("pytorch", 4), ("pytorch", 9), ("onnxruntime", 1), ("onnxruntime", 4), ("onnxruntime", 9)]
+    assert r["models"][1]["static_batch"] == 4 and list(r["models"][1]["overhead"]) == ["4"]
+    rows = r["results"]  # speed-up: over the first configuration (pytorch) at the same batch
+    assert [x["speedup"] for x in rows[:3]] == [1.0] * 3
+    assert [x["speedup"] for x in rows[3:]] == [pytest.approx(p["per_item_ms"] / o["per_item_ms"])
+                                                for p, o in zip(rows[:3], rows[3:])]
