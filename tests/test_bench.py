@@ -220,3 +220,10 @@ def test_static_batch_model_mixed_backends(exported_models, tmp_path):
     assert [x["speedup"] for x in rows[:3]] == [1.0] * 3
     assert [x["speedup"] for x in rows[3:]] == [pytest.approx(p["per_item_ms"] / o["per_item_ms"])
                                                 for p, o in zip(rows[:3], rows[3:])]
+
+
+def test_cli_bench_without_matplotlib_says_so_before_running(cli, exported_models, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    result = cli(["bench", exported_models["onnx"], "--out", str(tmp_path / "o")])
+    assert result.exit_code == 4 and "'matplotlib' is needed for bench plots (or --no-plots)" in result.output
+    assert not os.path.exists(str(tmp_path / "o"))

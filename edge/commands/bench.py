@@ -47,7 +47,7 @@ def bench(
 
     Example: edge bench teacher.pt teacher.onnx --batch 1 --batch 8 --data faces/test
     """
-    from edge.errors import UsageError
+    from edge.errors import UsageError, require
 
     if runs < 1 or warmup < 0 or rounds < 1 or limit < 0 or not batch or any(b < 1 for b in batch):
         raise UsageError("expected --runs ≥ 1, --warmup ≥ 0, --rounds ≥ 1, --limit ≥ 0 and every --batch ≥ 1, "
@@ -55,6 +55,8 @@ def bench(
                              runs, warmup, rounds, limit, list(batch)))
     if threads is not None and threads < 1:
         raise UsageError("expected --threads ≥ 1, found {}".format(threads))
+    if plots:  # fail before the benchmark, not after it
+        require("matplotlib", "matplotlib (on a Jetson: apt install python3-matplotlib)", "bench plots (or --no-plots)")
     from rich.console import Console
     from rich.progress import Progress
 
