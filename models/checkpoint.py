@@ -7,10 +7,12 @@ Layout (loads with ``torch.load(weights_only=True)``)::
 A file that needs full unpickling (a pickled nn.Module, custom classes) is refused unless the
 caller passes ``trust=True``: unpickling runs code chosen by whoever wrote the file.
 """
+import inspect
 import io
 import os
 import pickle
 import tempfile
+import types
 import zipfile
 from typing import Any, Dict, Optional, Tuple
 
@@ -93,7 +95,7 @@ def read_checkpoint(path: str, trust: bool = False) -> Any:
     if kind not in ("a zip archive that is not a PyTorch checkpoint", "a legacy pickle file"):
         raise InputError("expected a PyTorch checkpoint at '{}', found {}".format(path, kind))
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
+        return _torch_load(path, trust)
     except pickle.UnpicklingError as e:
         if not trust and "weights only" in str(e).lower():
             raise InputError(
@@ -105,6 +107,43 @@ def read_checkpoint(path: str, trust: bool = False) -> Any:
     except Exception as e:  # torch raises many types for damaged files; all mean the same to a user
         raise InputError("expected a PyTorch checkpoint at '{}', found a corrupt or truncated file "
                          "({}: {})".format(path, type(e).__name__, _first_line(e))) from None
+
+
+def _torch_load(path: str, trust: bool, has_weights_only: Optional[bool] = None) -> Any:
+    """``torch.load`` that never unpickles code unless ``trust``, on any torch version.
+
+    torch ≥ 1.13 has ``weights_only``. Older torch (1.10 on the Jetson Nano) has not: there the
+    checkpoint goes through ``RestrictedUnpickler``, which resolves only the globals a tensor state
+    dict needs and refuses everything else with the same "weights only" error as newer torch.
+    """
+    real = "weights_only" in inspect.signature(torch.load).parameters
+    if has_weights_only is None:  # tests force False to exercise the old-torch path on new torch
+        has_weights_only = real
+    full = {"weights_only": False} if real else {}  # new torch refuses pickle_module with weights_only
+    if trust:
+        return torch.load(path, map_location="cpu", **full)
+    if has_weights_only:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", pickle_module=_RESTRICTED_PICKLE, **full)
+
+
+_SAFE_GLOBALS = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
+                 ("torch._utils", "_rebuild_parameter"), ("torch", "Size"), ("torch", "device")}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves containers, tensors and typed storages only; anything else is refused."""
+
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS or (module == "torch" and name.endswith("Storage")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError("weights only load refused global {}.{}".format(module, name))
+
+
+_RESTRICTED_PICKLE = types.ModuleType("edge_restricted_pickle")
+_RESTRICTED_PICKLE.Unpickler = RestrictedUnpickler
+_RESTRICTED_PICKLE.load = lambda f, **kw: RestrictedUnpickler(f, **kw).load()
+_RESTRICTED_PICKLE.__name__ = "edge_restricted_pickle"
 
 
 def load_checkpoint(path: str, trust: bool = False) -> Tuple[nn.Module, ModelMeta]:

@@ -64,3 +64,37 @@ def cli():
 
     runner = CliRunner()
     return lambda args: runner.invoke(app, args)
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory, face_crops):
+    """A seeded teacher as checkpoint and ONNX: {"pt", "onnx" (dynamic batch), "onnx_b4" (static batch 4),
+    "onnx_nometa" (no edge metadata)} → paths. Exported with bench/make_models.py's ``export_onnx``.
+
+    The last layer's bias is shifted so that the real ``face_crops`` split between both classes
+    (untrained, the net says one class for every face, and top-1 comparisons would prove little)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import importlib.util
+
+    from models import create_model
+    from models.checkpoint import save_checkpoint
+
+    spec = importlib.util.spec_from_file_location(
+        "make_models", os.path.join(os.path.dirname(os.path.dirname(__file__)), "bench", "make_models.py"))
+    make_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_models)
+    out = tmp_path_factory.mktemp("exported")
+    from edge.preprocess import preprocess
+
+    torch.manual_seed(0)
+    model = create_model("teacher").eval()
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        logits = model(torch.from_numpy(preprocess(face_crops, model.meta)))
+        margin = logits[:, 1] - logits[:, 0]
+        last.bias[1] -= float(margin.median()) + 1e-4  # just above the median: an uneven split, no exact tie
+    return {"pt": save_checkpoint(model, str(out / "teacher.pt")),
+            "onnx": make_models.export_onnx(model, model.meta, str(out / "teacher.onnx")),
+            "onnx_b4": make_models.export_onnx(model, model.meta, str(out / "teacher-b4.onnx"), static_batch=4),
+            "onnx_nometa": make_models.export_onnx(model, model.meta, str(out / "plain.onnx"), with_meta=False)}

@@ -39,3 +39,18 @@ def test_softmax_and_top1():
     assert p[0] == pytest.approx([0.5, 0.5]) and np.isfinite(p).all()
     assert top1(logits, ["a", "b"])[1] == ("b", pytest.approx(np.exp(3) / (np.exp(1) + np.exp(3))))
     assert top1(logits, ["a", "b"])[2][0] == "a"
+
+
+def test_batched_preprocess_of_mixed_crops_against_hand_values():
+    """Crops of different sizes and a grey crop, one call: constant colours keep their exact values."""
+    meta = META.replace(input_size=(3, 5))
+    crops = [np.full((7, 9, 3), (255, 0, 51), np.uint8),  # shrunk (area)
+             np.full((2, 2, 3), (0, 255, 0), np.uint8),  # enlarged (linear)
+             np.full((4, 4), 102, np.uint8)]  # grey → BGR (102, 102, 102)
+    x = preprocess(crops, meta)
+    assert x.shape == (3, 3, 3, 5)
+    # RGB channels: (v/255 - mean)/std with mean (0.5, 0.25, 0), std (0.5, 0.25, 1)
+    expected = [[-0.6, -1.0, 1.0], [-1.0, 3.0, 0.0], [-0.2, 0.6, 0.4]]
+    for i, values in enumerate(expected):
+        for c, v in enumerate(values):
+            assert np.allclose(x[i, c], v, atol=1e-6), (i, c)

@@ -7,11 +7,14 @@
 ``auto`` order by file type: ``.engine``/``.plan`` → tensorrt; ``.onnx`` → onnxruntime
 (TensorRT EP, CUDA EP, CPU); ``.pt``/``.ts`` → pytorch. Backend modules import their runtime
 (tensorrt, onnxruntime, torch) inside ``load``, so this package imports anywhere.
+
+A backend spec may name a device after a colon: ``onnxruntime:cpu``, ``onnxruntime:cuda``,
+``onnxruntime:tensorrt`` (force one execution provider), ``pytorch:cpu``, ``pytorch:cuda``.
 """
 import importlib
 import os
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from edge.backends.base import Backend, MetaOverrides  # noqa: F401
 from edge.errors import InputError, UsageError
@@ -48,14 +51,27 @@ def candidates(path: str):
     return BY_SUFFIX[suffix]
 
 
+def parse_backend(spec: str) -> Tuple[str, str]:
+    """``"onnxruntime:cpu"`` → ("onnxruntime", "cpu"); ``"auto"`` → ("auto", "")."""
+    name, _, device = spec.strip().partition(":")
+    if name != "auto" and name not in BACKENDS:
+        raise UsageError("unknown backend '{}' (known: auto, {}; add :cpu/:cuda/:tensorrt to force a "
+                         "device)".format(spec, ", ".join(BACKENDS)))
+    return name, device
+
+
 def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverrides] = None,
                  options: Optional[Dict] = None) -> Backend:
     """Load ``path`` with the named backend, or with the first for its file type (``auto``)."""
+    name, device = parse_backend(backend)
     if not os.path.isfile(path):
         raise InputError("expected a model file, found {} at '{}'".format(
             "a directory" if os.path.isdir(path) else "nothing", path))
-    names = candidates(path) if backend == "auto" else (backend,)
-    if backend != "auto" and backend not in candidates(path):
+    if name != "auto" and name not in candidates(path):
         raise UsageError("backend '{}' cannot run '{}' (it runs: {})".format(
-            backend, os.path.basename(path), ", ".join(candidates(path))))
-    return backend_class(names[0]).load(path, overrides=overrides, options=options or {})
+            name, os.path.basename(path), ", ".join(candidates(path))))
+    options = dict(options or {})
+    if device:
+        options["device"] = device
+    name = candidates(path)[0] if name == "auto" else name
+    return backend_class(name).load(path, overrides=overrides, options=options)

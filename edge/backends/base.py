@@ -1,5 +1,5 @@
 """The one interface every inference backend implements."""
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,10 +31,11 @@ class Backend:
     name = "base"
 
     def __init__(self, meta: ModelMeta, path: str, static_batch: Optional[int] = None,
-                 precision: str = "fp32", device: str = "cpu"):
+                 precision: str = "fp32", device: str = "cpu", max_batch: Optional[int] = None):
         self.meta = meta
         self.path = path
         self.static_batch = static_batch  # None: any batch size
+        self.max_batch = static_batch or max_batch  # largest batch one call takes (None: no limit)
         self.precision = precision
         self.device = device
 
@@ -67,7 +68,7 @@ class Backend:
 
     def info(self) -> Dict:
         return {"backend": self.name, "path": self.path, "device": self.device, "precision": self.precision,
-                "static_batch": self.static_batch, "labels": list(self.meta.labels),
+                "static_batch": self.static_batch, "max_batch": self.max_batch, "labels": list(self.meta.labels),
                 "input_size": list(self.meta.input_size)}
 
     def close(self) -> None:
@@ -83,3 +84,36 @@ class Backend:
 def split_batches(n: int, size: int) -> Sequence[slice]:
     """Slices that cover ``n`` rows in chunks of ``size`` (the last may be short)."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def plan_batches(n: int, max_batch: Optional[int] = None, static: bool = False) -> List[Tuple[slice, int]]:
+    """How to run ``n`` rows on a model that takes at most ``max_batch`` per call.
+
+    Returns ``(rows, run_size)`` per call: ``rows`` slices the input; ``run_size`` is the batch the
+    model runs — ``max_batch`` for a static-batch model (the last chunk is zero-padded up to it),
+    the chunk's own length for a dynamic one. ``max_batch=None``: one call with everything.
+
+    >>> plan_batches(5, 2, static=True)
+    [(slice(0, 2, None), 2), (slice(2, 4, None), 2), (slice(4, 5, None), 2)]
+    """
+    if n <= 0:
+        return []
+    if not max_batch:
+        return [(slice(0, n), n)]
+    return [(s, max_batch if static else s.stop - s.start) for s in split_batches(n, max_batch)]
+
+
+def run_planned(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, max_batch: Optional[int],
+                static: bool) -> np.ndarray:
+    """Run ``batch`` through ``run`` per ``plan_batches``, padding static chunks and dropping the padding."""
+    plan = plan_batches(len(batch), max_batch, static)
+    if len(plan) == 1 and plan[0][1] == len(batch):
+        return run(batch)
+    outs = []
+    for rows, size in plan:
+        chunk = batch[rows]
+        n = len(chunk)
+        if size > n:
+            chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
+        outs.append(run(chunk)[:n])
+    return np.concatenate(outs)

@@ -1,13 +1,23 @@
-"""ONNX Runtime backend: TensorRT EP, then CUDA EP, then CPU — whichever are installed."""
-from typing import Dict, Optional
+"""ONNX Runtime backend: TensorRT EP (engine cache on), then CUDA EP, then CPU — whichever are installed.
+
+``options``: ``device`` ("tensorrt", "cuda" or "cpu": force one provider), ``threads`` (CPU intra-op
+threads), ``trt_cache`` (TensorRT EP engine cache folder, default ``<model>.trtcache/``), ``fp16``.
+"""
+import os
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from edge.backends.base import Backend, MetaOverrides, split_batches
-from edge.errors import InputError, require
+from edge.backends.base import Backend, MetaOverrides, run_planned
+from edge.errors import InputError, MissingDependency, require
 from edge.meta import ModelMeta
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEVICE_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+                    "cpu": "CPUExecutionProvider"}
+# which pip package brings each provider
+PROVIDER_PACKAGES = {"TensorrtExecutionProvider": "onnxruntime-gpu (with TensorRT libraries)",
+                     "CUDAExecutionProvider": "onnxruntime-gpu", "CPUExecutionProvider": "onnxruntime"}
 
 
 def choose_providers(available, wanted=None):
@@ -16,16 +26,48 @@ def choose_providers(available, wanted=None):
     return [p for p in order if p in available] or ["CPUExecutionProvider"]
 
 
+def provider_config(available, device: Optional[str] = None, trt_cache: str = "trtcache",
+                    fp16: bool = False) -> List:
+    """The ``providers`` argument of ``InferenceSession``: names, or (name, options) for the TensorRT EP.
+
+    ``device`` forces one provider (then CPU as ORT's fallback for unsupported nodes); a forced
+    provider that is not installed is a MissingDependency naming the package that brings it.
+    """
+    if device:
+        if device not in DEVICE_PROVIDERS:
+            raise InputError("expected an ONNX Runtime device among {}, found '{}'".format(
+                ", ".join(DEVICE_PROVIDERS), device))
+        wanted = DEVICE_PROVIDERS[device]
+        if wanted not in available:
+            raise MissingDependency("onnxruntime " + wanted, PROVIDER_PACKAGES[wanted],
+                                    "--backend onnxruntime:" + device)
+        names = [wanted] + (["CPUExecutionProvider"] if wanted != "CPUExecutionProvider" else [])
+    else:
+        names = choose_providers(available)
+    out = []
+    for name in names:
+        if name == "TensorrtExecutionProvider":
+            out.append((name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": trt_cache,
+                               "trt_fp16_enable": bool(fp16)}))
+        else:
+            out.append(name)
+    return out
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, session, meta, path, static_batch):
+    def __init__(self, session, meta, path, static_batch, input_dtype=np.float32):
         provider = session.get_providers()[0]
-        super().__init__(meta, path, static_batch, precision="fp32",
-                         device="cpu" if provider == "CPUExecutionProvider" else provider)
+        super().__init__(meta, path, static_batch,
+                         precision="fp16" if input_dtype == np.float16 else "fp32",
+                         device={"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda",
+                                 "TensorrtExecutionProvider": "tensorrt"}.get(provider, provider))
         self.session = session
+        self.providers = session.get_providers()
+        self.input_dtype = input_dtype
         self.input_name = session.get_inputs()[0].name
-        self.output_name = session.get_outputs()[0].name
+        self.output_names = [session.get_outputs()[0].name]
 
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
@@ -35,7 +77,8 @@ class OnnxRuntimeBackend(Backend):
         so.log_severity_level = 3
         if options.get("threads"):
             so.intra_op_num_threads = int(options["threads"])
-        providers = choose_providers(ort.get_available_providers(), options.get("providers"))
+        providers = provider_config(ort.get_available_providers(), options.get("device"),
+                                    options.get("trt_cache") or path + ".trtcache", options.get("fp16", False))
         try:
             session = ort.InferenceSession(path, sess_options=so, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
@@ -48,23 +91,37 @@ class OnnxRuntimeBackend(Backend):
         props = session.get_modelmeta().custom_metadata_map
         meta = ModelMeta.from_onnx_props(props, path) if "edge.meta" in props else None
         meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
-        dim0 = inputs[0].shape[0]
+        shape = list(inputs[0].shape)
+        check_input_shape(shape, meta, path)
+        dim0 = shape[0]
         static = dim0 if isinstance(dim0, int) and dim0 > 0 else None
-        backend = cls(session, meta, path, static)
+        dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        backend = cls(session, meta, path, static, dtype)
+        if backend.device == "tensorrt" and options.get("fp16"):
+            backend.precision = "fp16"
         backend.infer(np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32))  # warm up
         return backend
 
+    def bare_run(self, batch: np.ndarray) -> np.ndarray:
+        """The plain ``session.run`` call ``infer`` wraps (bench measures the wrapper's overhead with it)."""
+        return self.session.run(self.output_names, {self.input_name: batch})[0]
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self.input_dtype is not np.float32:
+            batch = batch.astype(self.input_dtype)
         if self.static_batch is None:
-            return self.session.run([self.output_name], {self.input_name: batch})[0]
-        outs = []
-        for s in split_batches(len(batch), self.static_batch):
-            chunk = batch[s]
-            n = len(chunk)
-            if n < self.static_batch:  # pad the last chunk up to the engine's fixed batch
-                chunk = np.concatenate([chunk, np.zeros((self.static_batch - n,) + chunk.shape[1:], chunk.dtype)])
-            outs.append(self.session.run([self.output_name], {self.input_name: chunk})[0][:n])
-        return np.concatenate(outs)
+            out = self.session.run(self.output_names, {self.input_name: batch})[0]
+        else:
+            out = run_planned(self.bare_run, batch, self.static_batch, static=True)
+        return out if out.dtype == np.float32 else out.astype(np.float32)
+
+
+def check_input_shape(shape, meta: ModelMeta, path: str) -> None:
+    """The model's declared input (N, C, H, W) must match the metadata; symbolic dims match anything."""
+    expected = [meta.channels] + list(meta.input_size)
+    if len(shape) != 4 or any(isinstance(d, int) and d > 0 and d != e for d, e in zip(shape[1:], expected)):
+        raise InputError("'{}' takes input of shape {}, but its metadata (or --input-size/--channel-order) "
+                         "says (N, {}, {}, {})".format(os.path.basename(path), shape, *expected))
 
 
 BACKEND = OnnxRuntimeBackend
