@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from edge import __version__
 from edge.errors import EdgeError
 
-COMMANDS = ("profile",)
+COMMANDS = ("profile", "run")
 
 
 class _EdgeGroup(TyperGroup):
