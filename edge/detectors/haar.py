@@ -54,8 +54,11 @@ class HaarDetector(Detector):
         self.scale, self.min_neighbors, self.min_size = scale, min_neighbors, min_size
         self.scale_factor, self.equalize, self.max_size = scale_factor, equalize, max_size
         path = cascade_path(cascade)
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
+        try:
+            self.cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError):  # a file that is XML but no cascade
+            self.cascade = None
+        if self.cascade is None or self.cascade.empty():
             raise InputError("expected a Haar cascade XML file, found one OpenCV cannot load: '{}'".format(path))
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:

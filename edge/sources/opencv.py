@@ -10,6 +10,19 @@ from edge.sources.uri import IMAGE_SUFFIXES
 MAX_CONSECUTIVE_BAD = 25  # undecodable frames in a row before a file counts as ended/broken
 
 
+def looks_like_text(path: str) -> bool:
+    """FFmpeg renders a text file as a video (its 'tty' demuxer): refuse text before OpenCV sees it."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def opencv_has_gstreamer() -> bool:
     import cv2
 
@@ -30,6 +43,8 @@ class CvSource(Source):
 
         super().__init__(uri)
         self.kind = kind
+        if kind == "video" and api is None and looks_like_text(target):
+            raise InputError("expected a video file OpenCV can decode, found a text file: '{}'".format(target))
         self.live = kind in ("usb", "csi", "rtsp")
         self.loop = loop
         self.cap = cv2.VideoCapture(target) if api is None else cv2.VideoCapture(target, api)
