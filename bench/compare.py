@@ -128,13 +128,31 @@ def main(argv=None):
     ap.add_argument("--arch", default="teacher", help="model variant both sides run (teacher, medium, small)")
     ap.add_argument("--long", type=int, default=0, help="also run edge for this many frames (looping) for memory")
     ap.add_argument("--edge-args", default="", help="extra `edge run` flags, e.g. '--detect-every 3'")
+    ap.add_argument("--long-args", default="", help="extra `edge run` flags for the --long run only")
+    ap.add_argument("--skip-compare", action="store_true", help="only the --long memory run")
     args = ap.parse_args(argv)
 
     truth = json.load(open(os.path.splitext(args.video)[0] + ".json"))
     tmp = tempfile.mkdtemp(prefix="edge-bench-")
     pt, onnx_path = export(args.arch, tmp)
-    py = sys.executable
+    report = {}
+    if not args.skip_compare:
+        report = compare(args, truth, tmp, pt, onnx_path)
+    if args.long:
+        long_log = os.path.join(tmp, "long.jsonl")
+        cmd = [sys.executable, "-m", "edge", "run", "--camera", args.video, "--model", onnx_path, "--headless",
+               "--loop", "--max-frames", str(args.long), "--log", long_log, "--summary-every", "0", "--json"] + \
+            args.edge_args.split() + args.long_args.split()
+        out, long_rss, _ = run_sampled(cmd, long_log)
+        s = json.loads(out.strip().splitlines()[-1])
+        report["long_run"] = dict(flat(long_rss), mean_fps=s["mean_fps"], args=args.edge_args + " " + args.long_args,
+                                  rss_curve=[(fr, round(mb, 1)) for fr, mb in long_rss[::max(1, len(long_rss) // 20)]])
+        os.remove(long_log)
+    print(json.dumps(report, indent=2))
 
+
+def compare(args, truth, tmp, pt, onnx_path):
+    py = sys.executable
     ref_log = os.path.join(tmp, "ref.jsonl")
     out, ref_rss, _ = run_sampled([py, "bench/reference.py", args.video, "--model", pt, "--log", ref_log], ref_log)
     ref = json.loads(out.strip().splitlines()[-1])
@@ -164,17 +182,7 @@ def main(argv=None):
         "rss": {"reference": flat(ref_rss), "edge": flat(edge_rss)},
         "cpu_count": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
-    if args.long:
-        long_log = os.path.join(tmp, "long.jsonl")
-        cmd = [py, "-m", "edge", "run", "--camera", args.video, "--model", onnx_path, "--headless", "--loop",
-               "--max-frames", str(args.long), "--log", long_log, "--summary-every", "0", "--json"] + \
-            args.edge_args.split()
-        out, long_rss, _ = run_sampled(cmd, long_log)
-        s = json.loads(out.strip().splitlines()[-1])
-        report["long_run"] = dict(flat(long_rss), mean_fps=s["mean_fps"],
-                                  rss_curve=[(fr, round(mb, 1)) for fr, mb in long_rss[::max(1, len(long_rss) // 20)]])
-        os.remove(long_log)
-    print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

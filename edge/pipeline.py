@@ -23,6 +23,7 @@ class RunConfig:
     source: str = ""             # URI (see edge.sources.uri); "" = the bundled sample video
     model: str = ""              # .onnx / .engine / .pt; "" = the bundled default model
     backend: str = "auto"
+    threads: int = 1             # inference threads (ONNX Runtime intra-op); 0 = the runtime's default
     labels: Tuple[str, ...] = ()  # override the model's labels
     input_size: Tuple[int, ...] = ()  # (height, width) override
     detector: str = "haar"
@@ -58,6 +59,7 @@ class RunConfig:
             (self.width > 0 and self.height > 0 and self.fps > 0, "width/height/fps", "positive",
              (self.width, self.height, self.fps)),
             (self.timeout > 0, "timeout", "> 0 seconds", self.timeout),
+            (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)", self.threads),
         ]
         for ok, key, expected, found in checks:
             if not ok:
@@ -133,7 +135,7 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=N
     from edge.track import BoxTracker
 
     overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size)) if v})
-    backend = load_backend(cfg.model_path(), cfg.backend, overrides)
+    backend = load_backend(cfg.model_path(), cfg.backend, overrides, {"threads": cfg.threads} if cfg.threads else {})
     meta = backend.meta
     detector = create_detector(cfg.detector, **cfg.detector_options())
     tracker = BoxTracker(scale=cfg.detect_scale) if cfg.detect_every > 1 else None

@@ -152,6 +152,22 @@ def test_corrupt_images_are_skipped_and_counted(face_photos, seeded_onnx, tmp_pa
     assert (s["frames"], s["corrupt"], s["faces"]) == (2, 1, 2)
 
 
+def test_damaged_video_ends_cleanly_and_counts_lost_frames(face_video, seeded_onnx, tmp_path, cli):
+    path, truth = face_video
+    data = bytearray(open(path, "rb").read())
+    n = len(data)
+    data[n // 2:n // 2 + n // 10] = bytes(n // 10)  # zero a tenth of the file in the middle
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    from edge.sources import gst
+
+    for capture in ("opencv", "gstreamer") if gst.available() else ("opencv",):
+        r = cli(["run", "--camera", str(bad), "--model", seeded_onnx, "--headless", "--json", "--capture", capture])
+        assert r.exit_code == 0, r.output
+        s = json.loads(r.output.strip().splitlines()[-1])
+        assert s["corrupt"] >= 1 and s["frames"] + s["corrupt"] == len(truth["frames"]), (capture, s)
+
+
 def test_cli_end_of_stream_is_a_clean_exit(seeded_onnx, cli):
     r = cli(["run", "--camera", "test://ball?frames=8", "--width", "320", "--height", "240",
              "--model", seeded_onnx, "--headless"])

@@ -18,6 +18,8 @@ def run(
     model: str = typer.Option("", "--model", "-m", help="Classifier to run on each face (.onnx, .engine, .pt). "
                                                         "Default: the bundled mask model models/zoo/mask_default.onnx."),
     backend: str = typer.Option("auto", "--backend", help="Inference backend: auto, onnxruntime, tensorrt, pytorch."),
+    threads: int = typer.Option(1, "--threads", help="Inference threads (ONNX Runtime intra-op; 0 = its default). "
+                                                     "1 is fastest for a few faces while detection runs too."),
     labels: Optional[List[str]] = typer.Option(None, "--labels", help="Class names, in output order, for a "
                                                                       "model without edge metadata; repeat per class."),
     input_size: Optional[List[int]] = typer.Option(None, "--input-size",
@@ -63,7 +65,7 @@ def run(
     from edge.pipeline import run as run_pipeline
 
     cfg = RunConfig(
-        source=camera, model=model, backend=backend, labels=tuple(labels or ()),
+        source=camera, model=model, backend=backend, threads=threads, labels=tuple(labels or ()),
         input_size=tuple(input_size or ()), detector=detector, detect_scale=detect_scale,
         min_neighbors=min_neighbors, min_size=min_size, scale_factor=scale_factor, cascade=cascade,
         detect_every=detect_every, width=width, height=height, fps=fps, flip=flip, capture=capture,

@@ -110,14 +110,17 @@ class GstSource(Source):
             if sample is None:
                 err = self._pop_error(0)
                 if err is not None:
+                    self.close()
                     raise err
                 if self.sink.is_eos():
                     self._eos = True
+                    self.close()  # release the decoder and camera now, not at garbage collection
                     raise EndOfStream()
                 raise SourceTimeout("no frame from {} within {:.1f} s (the stream has not ended; is the "
                                     "camera still connected?)".format(self.describe(), timeout))
             self._count_warnings()
             image, pts = self._to_array(sample)
+            self._count_gap(sample, pts)
             if image is None:
                 self.corrupt += 1
                 continue
@@ -142,6 +145,16 @@ class GstSource(Source):
         finally:
             buf.unmap(info)
         return image, pts
+
+    def _count_gap(self, sample, pts: Optional[float]) -> None:
+        """A file's timestamps advance one frame at a time; a jump means frames the decoder dropped."""
+        if self.kind != "video" or pts is None:
+            return
+        ok, num, den = sample.get_caps().get_structure(0).get_fraction("framerate")
+        last, self._last_pts = getattr(self, "_last_pts", None), pts
+        if ok and num > 0 and last is not None:
+            missing = int(round((pts - last) * num / (1000.0 * den))) - 1
+            self.corrupt += max(missing, 0)
 
     def _count_warnings(self) -> None:
         """Decoders report a damaged frame as a WARNING and go on: count it as corrupt."""
@@ -181,8 +194,12 @@ class GstSource(Source):
     def close(self) -> None:
         pipeline = getattr(self, "pipeline", None)
         if pipeline is not None:
+            self._count_warnings()
             pipeline.set_state(gst().State.NULL)
             self.pipeline = None
+
+    def __del__(self):
+        self.close()
 
 
 class MissingElement(EdgeError):

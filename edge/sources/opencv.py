@@ -79,18 +79,24 @@ class CvSource(Source):
         if self._pending is not None:
             img, self._pending = self._pending, None
             return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
-        bad = 0
+        bad, last_pos = 0, -1
         while True:
             ok, img = self.cap.read()
             if ok and valid_image(img):
                 return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
             pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES) or 0)
-            if self.kind == "video" and (not self.frame_count or pos >= self.frame_count - 1):
-                if not self.loop:
-                    raise EndOfStream()
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                continue
-            if self.kind != "video" and bad == 0 and not ok:
+            if self.kind == "video":
+                stuck = pos == last_pos  # the decoder cannot get past a damaged tail: the rest is lost
+                if stuck:  # every frame the container lists but we could not deliver
+                    self.corrupt = max(self.frame_count - self._index, 0)
+                if stuck or not self.frame_count or pos >= self.frame_count - 1:
+                    if not self.loop:
+                        raise EndOfStream()
+                    self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    last_pos = -1
+                    continue
+                last_pos = pos
+            elif bad == 0 and not ok:
                 raise HardwareError("the {} camera '{}' stopped delivering frames".format(self.kind, self.uri))
             bad += 1
             self.corrupt += 1
