@@ -12,6 +12,7 @@ memory (VmRSS) is sampled every 0.2 s next to the number of frames it has logged
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,7 +148,7 @@ def main(argv=None):
         s = json.loads(out.strip().splitlines()[-1])
         report["long_run"] = dict(flat(long_rss), mean_fps=s["mean_fps"], args=args.edge_args + " " + args.long_args,
                                   rss_curve=[(fr, round(mb, 1)) for fr, mb in long_rss[::max(1, len(long_rss) // 20)]])
-        os.remove(long_log)
+    shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=2))
 
 

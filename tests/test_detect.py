@@ -70,8 +70,13 @@ def test_registry():
     assert isinstance(create_detector("haar"), HaarDetector)
 
 
-def test_cascade_file_that_is_not_a_cascade(tmp_path):
+@pytest.mark.parametrize("text,words", [
+    ("<xml>nope</xml>", "found something else"),
+    ("<?xml version='1.0'?><opencv_storage><cascade><stageType>BOOST</stageType></cascade></opencv_storage>",
+     "one OpenCV cannot load"),
+])
+def test_cascade_file_that_is_not_a_cascade(tmp_path, text, words):
     bad = tmp_path / "c.xml"
-    bad.write_text("<xml>nope</xml>")
-    with pytest.raises(InputError, match="one OpenCV cannot load"):
+    bad.write_text(text)
+    with pytest.raises(InputError, match=words):
         HaarDetector(cascade=str(bad))

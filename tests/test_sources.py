@@ -181,3 +181,27 @@ def test_csi_error_mentions_nvargus_daemon():
     src.kind, src.uri = "csi", "csi://0"
     err = src._error("Failed to create CaptureSession", "")
     assert isinstance(err, HardwareError) and "nvargus-daemon" in str(err)
+
+
+TORCH_AFTER_GST = """
+import numpy
+from edge.sources import gst
+gst.gst()
+import torch
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+torch.jit.trace(net, torch.zeros(1, 3, 16, 16))
+print("traced")
+"""
+
+
+@needs_gi
+def test_torch_jit_still_works_after_gstreamer_init():
+    """libgstreamer's libunwind must not take over C++ exception unwinding (it aborts torch's tracer)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", TORCH_AFTER_GST], cwd=root, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    assert r.returncode == 0 and "traced" in r.stdout, r.stdout[-2000:]

@@ -29,6 +29,12 @@ def cascade_path(name: str) -> str:
                      "at '{}' (OpenCV's cascades: {})".format(name, os.path.dirname(bundled) or "not installed"))
 
 
+def looks_like_cascade(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)  # bundled cascades start with long licence comments
+    return b"<opencv_storage>" in head and (b"<cascade" in head or b"<stages>" in head or b"_cascade" in head)
+
+
 def scale_boxes(xywh: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
     """(N, 4) x, y, w, h found on an image scaled by ``scale`` → float32 x1, y1, x2, y2 in the full frame."""
     b = np.asarray(xywh, np.float32).reshape(-1, 4) / np.float32(scale)
@@ -54,6 +60,9 @@ class HaarDetector(Detector):
         self.scale, self.min_neighbors, self.min_size = scale, min_neighbors, min_size
         self.scale_factor, self.equalize, self.max_size = scale_factor, equalize, max_size
         path = cascade_path(cascade)
+        if not looks_like_cascade(path):  # OpenCV can crash on XML that is no cascade: check first
+            raise InputError("expected a Haar cascade XML file (<opencv_storage> with a <cascade>), found "
+                             "something else: '{}'".format(path))
         try:
             self.cascade = cv2.CascadeClassifier(path)
         except (cv2.error, SystemError):  # a file that is XML but no cascade

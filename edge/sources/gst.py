@@ -27,9 +27,22 @@ def gst():
         except (ImportError, ValueError):
             raise MissingDependency("gi", "PyGObject", "GStreamer sources (and apt packages "
                                     "gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0)") from None
+        _keep_cxx_exceptions_working()
         Gst.init(None)
         _GST = Gst
     return _GST
+
+
+def _keep_cxx_exceptions_working() -> None:
+    """libgstreamer links libunwind, whose ``_Unwind_*`` symbols, loaded first, take over C++ exception
+    unwinding in every library loaded later: torch's JIT (tracing, TorchScript) then dies with
+    ``terminate called``. Loading GCC's unwinder globally first keeps it in charge."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # not glibc/GCC: nothing to protect
+        pass
 
 
 def available() -> bool:
@@ -197,9 +210,6 @@ class GstSource(Source):
             self._count_warnings()
             pipeline.set_state(gst().State.NULL)
             self.pipeline = None
-
-    def __del__(self):
-        self.close()
 
 
 class MissingElement(EdgeError):
