@@ -237,3 +237,16 @@ def test_crop_faces_clips_and_drops_empty_boxes():
     img = np.arange(100 * 80 * 3, dtype=np.uint8).reshape(100, 80, 3)
     crops, kept = crop_faces(img, np.array([[-5, -5, 10, 20], [70, 90, 200, 200], [50, 50, 50.5, 60]], np.float32))
     assert [c.shape for c in crops] == [(20, 10, 3), (10, 10, 3)] and len(kept) == 2
+
+
+def test_overlay_colours_by_class_and_draws_the_banner():
+    from edge.overlay import banner_text, class_colour, draw
+
+    labels = ("with_mask", "without_mask", "other")
+    assert class_colour("with_mask", labels) != class_colour("without_mask", labels)
+    assert class_colour("other", labels) == class_colour("other", labels)
+    assert banner_text(29.96, 33.4, 1, dropped=3) == "30.0 FPS  33.4 ms/frame  1 face  3 dropped"
+    img = np.zeros((360, 640, 3), np.uint8)
+    draw(img, np.array([[100, 100, 200, 220]], np.float32), [("without_mask", 0.91)], labels, "banner")
+    assert tuple(img[160, 100]) == class_colour("without_mask", labels)   # the box edge, in its class colour
+    assert img[:20, :40].any() and not img[300:, 400:].any()            # banner top-left, nothing elsewhere

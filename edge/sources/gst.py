@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from edge.errors import EdgeError, HardwareError, InputError, MissingDependency
-from edge.sources.base import EndOfStream, Source, SourceTimeout
+from edge.sources.base import EndOfStream, Frame, Source, SourceTimeout
 from edge.sources.pipelines import APPSINK_NAME, elements, package_for
 
 _GST = None
@@ -112,7 +112,7 @@ class GstSource(Source):
             raise err or self._error("the pipeline would not start", "")
         self._first_timeout = start_timeout
 
-    def read(self, timeout: float = 5.0) -> "Frame":  # noqa: F821
+    def read(self, timeout: float = 5.0) -> Frame:
         Gst = gst()
         if self._eos:
             raise EndOfStream()
