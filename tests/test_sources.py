@@ -109,8 +109,9 @@ def test_threaded_camera_drops_stale_frames_and_counts_them():
         for _ in range(5):
             indices.append(src.read(2.0).index)
             time.sleep(0.1)  # a slow stage: 5 camera frames arrive meanwhile
-        assert src.dropped >= 8
-        assert indices == sorted(indices) and indices[-1] - indices[0] >= 12  # always the newest frame
+        # ≈ 5 frames arrive per sleep; generous bounds so a loaded CI machine still passes
+        assert src.dropped >= 4
+        assert indices == sorted(indices) and indices[-1] - indices[0] >= 6  # always the newest frame
 
 
 def test_image_folder_skips_and_counts_corrupt_files(tmp_path, face_photos):
