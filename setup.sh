@@ -15,6 +15,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(
   python3-venv python3-dev gcc pkg-config
   chromium systemd prometheus
+  # edge run: GStreamer (videotestsrc, decodebin, v4l2src, jpegdec, libav decoders, gst-launch-1.0) and
+  # the introspection data + headers PyGObject builds against; libcairo2-dev for its pycairo dependency.
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 libgirepository1.0-dev libcairo2-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,6 +43,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first and pinned: 2.13.0 resolves to the local CPU build here; an unpinned torch would pull
 # several GB of CUDA libraries.
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
-.venv/bin/python -m pip install -q -e ".[host,dev]"
+# PyGObject for the GStreamer appsink sources: 3.50.2 is the newest that builds against Debian 12's
+# gobject-introspection 1.74 (3.51+ needs girepository-2.0); its optional pycairo bindings are not needed.
+.venv/bin/python -m pip install -q "PyGObject==3.50.2" -Csetup-args=-Dpycairo=disabled
+.venv/bin/python -m pip install -q -e ".[host,dev,gst]"
 echo "$want" > "$stamp"
 echo "setup: ready (.venv/bin/edge)"

@@ -1,0 +1,30 @@
+"""Face detectors by name: ``create_detector("haar", scale=0.5)`` → a ``Detector`` (see ``base``).
+
+Each detector lives in its own module with a ``DETECTOR`` class; heavy imports stay inside it.
+"""
+import importlib
+from collections import OrderedDict
+
+from edge.detectors.base import Detections, Detector  # noqa: F401
+from edge.errors import UsageError
+
+DETECTORS = OrderedDict([
+    ("haar", "edge.detectors.haar"),
+    ("blazeface", "edge.detectors.blazeface"),
+])
+
+
+def detector_class(name: str):
+    if name not in DETECTORS:
+        raise UsageError("unknown detector '{}' (known: {})".format(name, ", ".join(DETECTORS)))
+    return importlib.import_module(DETECTORS[name]).DETECTOR
+
+
+def create_detector(name: str, **options) -> Detector:
+    """The detector ``name`` built with its own keyword options (unknown options are a usage error)."""
+    cls = detector_class(name)
+    try:
+        return cls(**options)
+    except TypeError as e:
+        raise UsageError("detector '{}' does not take these options: {} ({})".format(
+            name, ", ".join(sorted(options)), e)) from None

@@ -1,0 +1,93 @@
+"""OpenCV Haar-cascade face detection on a downscaled grey frame, boxes mapped back to full resolution.
+
+Detection cost grows with the pixels scanned, so detecting at ``scale=0.5`` is ~4× cheaper than at full
+resolution; ``min_size`` is given in full-resolution pixels and scaled with the image. The default
+cascade is ``frontalface_alt2``: on masked faces it keeps finding faces where ``frontalface_default``
+(what most tutorials use) loses most of them, with no more false positives (see docs/BENCHMARKS.md).
+"""
+import os
+from typing import Optional
+
+import numpy as np
+
+from edge.detectors.base import Detections, Detector
+from edge.errors import InputError, UsageError
+
+DEFAULT_CASCADE = "haarcascade_frontalface_alt2.xml"
+
+
+def cascade_path(name: str) -> str:
+    """A cascade file: a path, or a name in OpenCV's bundled ``cv2.data.haarcascades``."""
+    import cv2
+
+    if os.path.isfile(name):
+        return name
+    bundled = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
+    if os.path.isfile(bundled):
+        return bundled
+    raise InputError("expected a Haar cascade XML file or one of OpenCV's bundled cascades, found nothing "
+                     "at '{}' (OpenCV's cascades: {})".format(name, os.path.dirname(bundled) or "not installed"))
+
+
+def looks_like_cascade(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)  # bundled cascades start with long licence comments
+    return b"<opencv_storage>" in head and (b"<cascade" in head or b"<stages>" in head or b"_cascade" in head)
+
+
+def scale_boxes(xywh: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
+    """(N, 4) x, y, w, h found on an image scaled by ``scale`` → float32 x1, y1, x2, y2 in the full frame."""
+    b = np.asarray(xywh, np.float32).reshape(-1, 4) / np.float32(scale)
+    boxes = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+    boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+    boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+    return boxes
+
+
+class HaarDetector(Detector):
+    name = "haar"
+
+    def __init__(self, scale: float = 0.5, min_neighbors: int = 3, min_size: int = 40,
+                 scale_factor: float = 1.1, cascade: str = DEFAULT_CASCADE, equalize: bool = False,
+                 max_size: Optional[int] = None):
+        import cv2
+
+        if not 0 < scale <= 1:
+            raise UsageError("expected a detection scale in (0, 1], found {}".format(scale))
+        if min_neighbors < 0 or min_size < 1 or scale_factor <= 1.0:
+            raise UsageError("expected min_neighbors ≥ 0, min_size ≥ 1 and scale_factor > 1, found {}, {}, {}".format(
+                min_neighbors, min_size, scale_factor))
+        self.scale, self.min_neighbors, self.min_size = scale, min_neighbors, min_size
+        self.scale_factor, self.equalize, self.max_size = scale_factor, equalize, max_size
+        path = cascade_path(cascade)
+        if not looks_like_cascade(path):  # OpenCV can crash on XML that is no cascade: check first
+            raise InputError("expected a Haar cascade XML file (<opencv_storage> with a <cascade>), found "
+                             "something else: '{}'".format(path))
+        try:
+            self.cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError):  # a file that is XML but no cascade
+            self.cascade = None
+        if self.cascade is None or self.cascade.empty():
+            raise InputError("expected a Haar cascade XML file, found one OpenCV cannot load: '{}'".format(path))
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        import cv2
+
+        h, w = frame_bgr.shape[:2]
+        grey = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        if self.scale != 1.0:
+            grey = cv2.resize(grey, (max(1, int(round(w * self.scale))), max(1, int(round(h * self.scale)))),
+                              interpolation=cv2.INTER_AREA)
+        if self.equalize:
+            grey = cv2.equalizeHist(grey)
+        side = max(1, int(round(self.min_size * self.scale)))
+        kw = {"maxSize": (int(self.max_size * self.scale),) * 2} if self.max_size else {}
+        found = self.cascade.detectMultiScale(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                                              minSize=(side, side), **kw)
+        if len(found) == 0:
+            return Detections.empty()
+        boxes = scale_boxes(found, self.scale, w, h)
+        return Detections(boxes, np.ones(len(boxes), np.float32))
+
+
+DETECTOR = HaarDetector

@@ -1,0 +1,107 @@
+"""Per-frame JSONL log and the run summary (stage percentiles via ``edge.timing``).
+
+One line per frame::
+
+    {"frame": 12, "t_capture": 1700000000.123, "ms": {"capture_wait": 0.4, "detect": 9.1, "preprocess": 0.3,
+     "infer": 1.2, "postprocess": 0.1, "output": 1.5, "total": 12.6}, "faces": 2, "ids": [0, 1],
+     "boxes": [[x1, y1, x2, y2], …], "labels": ["with_mask", …], "scores": [0.97, …], "fps": 41.7,
+     "dropped": 0, "corrupt": 0}
+
+and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns.
+"""
+import io
+import json
+import time
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edge.timing import StageStats
+
+STAGES = ("capture_wait", "detect", "preprocess", "infer", "postprocess", "output")
+
+
+def frame_record(index: int, t_capture: float, times: Dict[str, float], boxes: np.ndarray,
+                 results: Sequence[Tuple[str, float]], fps: float, dropped: int = 0, corrupt: int = 0,
+                 ids: Optional[List[int]] = None) -> Dict:
+    ms = OrderedDict((s, round(float(times.get(s, 0.0)), 3)) for s in STAGES)
+    ms["total"] = round(sum(ms.values()), 3)
+    return OrderedDict([
+        ("frame", int(index)), ("t_capture", round(float(t_capture), 6)), ("ms", ms), ("faces", len(results)),
+        ("ids", [int(i) for i in ids] if ids is not None else list(range(len(results)))),
+        ("boxes", [[round(float(v), 1) for v in b] for b in np.asarray(boxes).reshape(-1, 4)]),
+        ("labels", [r[0] for r in results]), ("scores", [round(float(r[1]), 4) for r in results]),
+        ("fps", round(float(fps), 2)), ("dropped", int(dropped)), ("corrupt", int(corrupt)),
+    ])
+
+
+def format_summary(s: Dict) -> str:
+    """The summary as a few lines of text for the console."""
+    lines = ["{} frames in {:.1f} s: {:.1f} FPS mean; {} faces; {} dropped, {} corrupt".format(
+        s["frames"], s["seconds"], s["mean_fps"], s["faces"], s["dropped"], s["corrupt"])]
+    if s["frames"]:
+        lines.append("{:<13}{:>9}{:>9}{:>9}{:>9}{:>8}".format("stage ms", "mean", "p50", "p95", "p99", "share"))
+        total = s["stages"].get("total", {}).get("mean", 0.0) or 1.0
+        for name, st in s["stages"].items():
+            if st.get("n"):
+                lines.append("{:<13}{:>9.2f}{:>9.2f}{:>9.2f}{:>9.2f}{:>7.0%}".format(
+                    name, st["mean"], st["p50"], st["p95"], st["p99"], st["mean"] / total))
+    return "\n".join(lines)
+
+
+class FrameLog:
+    """Collects per-frame timings; writes JSONL when ``path`` is given; echoes a line every ``every`` s."""
+
+    def __init__(self, path: str = "", every: float = 5.0, echo: Optional[Callable[[str], None]] = None,
+                 clock=time.monotonic):
+        self.path = path
+        self.every = every
+        self.echo = echo
+        self._clock = clock
+        self._fh = io.open(path, "w", encoding="utf-8") if path else None
+        self.stats = StageStats()
+        self.frames = 0
+        self.faces = 0
+        self.dropped = 0
+        self.corrupt = 0
+        self._t0 = self._last_echo = None
+        self._t_last = None
+        self._last = None
+
+    def add(self, record: Dict) -> None:
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = self._last_echo = now - record["ms"]["total"] / 1000.0
+        self._t_last = now
+        self.frames += 1
+        self.faces += record["faces"]
+        self.dropped, self.corrupt = record["dropped"], record["corrupt"]
+        self.stats.add(record["ms"])
+        self._last = record
+        if self._fh:
+            self._fh.write(json.dumps(record) + "\n")
+        if self.echo and self.every > 0 and now - self._last_echo >= self.every:
+            self._last_echo = now
+            self.echo("frame {}: {:.1f} FPS, {:.1f} ms/frame, {} faces, {} dropped".format(
+                record["frame"], record["fps"], record["ms"]["total"], record["faces"], record["dropped"]))
+
+    def summary(self) -> Dict:
+        seconds = (self._t_last - self._t0) if self.frames else 0.0
+        return OrderedDict([
+            ("frames", self.frames), ("seconds", round(seconds, 3)),
+            ("mean_fps", round(self.frames / seconds, 2) if seconds > 0 else 0.0),
+            ("faces", self.faces), ("dropped", self.dropped), ("corrupt", self.corrupt),
+            ("stages", self.stats.summary()),
+        ])
+
+    def close(self, extra: Optional[Dict] = None) -> Dict:
+        """Write the summary line, flush and close; return the summary."""
+        s = self.summary()
+        if extra:
+            s.update(extra)
+        if self._fh:
+            self._fh.write(json.dumps({"summary": s}) + "\n")
+            self._fh.close()
+            self._fh = None
+        return s

@@ -1,0 +1,119 @@
+"""A light tracker for ``--detect-every N``: between detections each face box follows the median
+optical flow (pyramidal Lucas-Kanade) of corner points inside it, on a downscaled grey frame; on a
+detection frame, detections take over the tracks they overlap (IoU), so ids stay stable.
+
+    tracker = BoxTracker()
+    boxes, ids = tracker.update(frame, detections.boxes)   # a detection frame
+    boxes, ids = tracker.predict(frame)                     # frames in between
+"""
+from typing import List, Tuple
+
+import numpy as np
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), xyxy."""
+    a = np.asarray(a, np.float32).reshape(-1, 4)[:, None]
+    b = np.asarray(b, np.float32).reshape(-1, 4)[None]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> List[Tuple[int, int]]:
+    """(row, col) pairs, best IoU first, each row and column used once, IoU ≥ ``threshold``."""
+    pairs = []
+    if iou.size == 0:
+        return pairs
+    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
+    used_r, used_c = set(), set()
+    for r, c in order:
+        if iou[r, c] < threshold:
+            break
+        if r not in used_r and c not in used_c:
+            pairs.append((int(r), int(c)))
+            used_r.add(r)
+            used_c.add(c)
+    return pairs
+
+
+class BoxTracker:
+    def __init__(self, scale: float = 0.5, iou_threshold: float = 0.3, max_missed: int = 1):
+        self.scale = scale
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed  # detection frames a track survives without a detection
+        self.boxes = np.zeros((0, 4), np.float32)
+        self.ids = []  # type: List[int]
+        self._missed = []  # type: List[int]
+        self._next_id = 0
+        self._prev = None
+
+    def _grey(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        g = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if self.scale != 1.0:
+            g = cv2.resize(g, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        return g
+
+    def update(self, frame: np.ndarray, detections: np.ndarray) -> Tuple[np.ndarray, List[int]]:
+        """Detections of this frame replace the tracks they match; unmatched detections start tracks."""
+        det = np.asarray(detections, np.float32).reshape(-1, 4)
+        pairs = greedy_match(iou_matrix(self.boxes, det), self.iou_threshold)
+        matched_t = {t for t, _ in pairs}
+        matched_d = {d: t for t, d in pairs}
+        boxes, ids, missed = [], [], []
+        for d in range(len(det)):
+            boxes.append(det[d])
+            if d in matched_d:
+                ids.append(self.ids[matched_d[d]])
+            else:
+                ids.append(self._next_id)
+                self._next_id += 1
+            missed.append(0)
+        for t in range(len(self.boxes)):
+            if t not in matched_t and self._missed[t] < self.max_missed:
+                boxes.append(self.boxes[t])
+                ids.append(self.ids[t])
+                missed.append(self._missed[t] + 1)
+        self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.ids, self._missed = ids, missed
+        self._prev = self._grey(frame)
+        return self.boxes.copy(), list(self.ids)
+
+    def predict(self, frame: np.ndarray) -> Tuple[np.ndarray, List[int]]:
+        """Move every track by the optical flow from the previous frame to this one."""
+        import cv2
+
+        grey = self._grey(frame)
+        if self._prev is None or len(self.boxes) == 0 or grey.shape != self._prev.shape:
+            self._prev = grey
+            return self.boxes.copy(), list(self.ids)
+        h, w = frame.shape[:2]
+        for i, box in enumerate(self.boxes):
+            x1, y1, x2, y2 = (box * self.scale).astype(int)
+            mask = np.zeros_like(self._prev)
+            mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = 255
+            pts = cv2.goodFeaturesToTrack(self._prev, maxCorners=40, qualityLevel=0.01, minDistance=3, mask=mask)
+            if pts is None or len(pts) < 3:
+                continue
+            new, status, _ = cv2.calcOpticalFlowPyrLK(self._prev, grey, pts, None, winSize=(15, 15), maxLevel=2)
+            ok = status.reshape(-1) == 1
+            if ok.sum() < 3:
+                continue
+            dx, dy = np.median((new - pts).reshape(-1, 2)[ok], axis=0) / self.scale
+            self.boxes[i] = shift_box(box, dx, dy, w, h)
+        self._prev = grey
+        return self.boxes.copy(), list(self.ids)
+
+
+def shift_box(box: np.ndarray, dx: float, dy: float, width: int, height: int) -> np.ndarray:
+    """``box`` moved by (dx, dy), kept inside the frame without changing its size."""
+    b = np.asarray(box, np.float32) + np.array([dx, dy, dx, dy], np.float32)
+    bw, bh = b[2] - b[0], b[3] - b[1]
+    x1 = float(np.clip(b[0], 0, max(width - bw, 0)))
+    y1 = float(np.clip(b[1], 0, max(height - bh, 0)))
+    return np.array([x1, y1, x1 + bw, y1 + bh], np.float32)

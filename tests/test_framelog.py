@@ -1,0 +1,59 @@
+"""The per-frame JSONL schema and the summary statistics."""
+import json
+
+import numpy as np
+import pytest
+
+from edge.framelog import STAGES, FrameLog, format_summary, frame_record
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_frame_record_schema():
+    r = frame_record(7, 1700000000.5, {"detect": 9.0, "infer": 1.25}, np.array([[1, 2, 3, 4]], np.float32),
+                     [("with_mask", 0.98765)], 30.0, dropped=2, corrupt=1, ids=[4])
+    assert list(r) == ["frame", "t_capture", "ms", "faces", "ids", "boxes", "labels", "scores", "fps",
+                       "dropped", "corrupt"]
+    assert list(r["ms"]) == list(STAGES) + ["total"]
+    assert r["ms"]["total"] == 10.25 and r["ms"]["capture_wait"] == 0.0
+    assert (r["faces"], r["ids"], r["boxes"], r["labels"], r["scores"]) == (1, [4], [[1, 2, 3, 4]], ["with_mask"],
+                                                                            [0.9877])
+    json.dumps(r)  # plain JSON types only
+
+
+def test_log_lines_and_summary_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    clock = Clock()
+    lines = []
+    path = tmp_path / "frames.jsonl"
+    log = FrameLog(str(path), every=1.0, echo=lines.append, clock=clock)
+    detect = rng.uniform(5, 50, 200)
+    for i, d in enumerate(detect):
+        clock.t += 0.05  # 20 frames per second of wall time
+        log.add(frame_record(i, 0.0, {"detect": d, "infer": 1.0}, np.zeros((2, 4)), [("a", 0.5), ("b", 0.6)], 20.0,
+                             dropped=i // 50))
+    s = log.close({"stopped": "end of stream"})
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [r["frame"] for r in rows[:-1]] == list(range(200))
+    assert rows[-1]["summary"]["frames"] == 200 and rows[-1]["summary"]["stopped"] == "end of stream"
+    assert s["faces"] == 400 and s["dropped"] == 3
+    assert s["mean_fps"] == pytest.approx(20.0, rel=0.02)
+    for q in ("p50", "p95", "p99"):
+        assert s["stages"]["detect"][q] == pytest.approx(np.percentile(np.round(detect, 3), int(q[1:])), abs=1e-6)
+    assert s["stages"]["total"]["mean"] == pytest.approx(np.mean(np.round(detect, 3)) + 1.0, abs=1e-3)
+    assert len(lines) == 9  # one progress line per second of the 10 s run (the first after 1 s)
+    text = format_summary(s)
+    assert text.startswith("200 frames in 10.0 s: 20.0 FPS mean; 400 faces; 3 dropped, 0 corrupt")
+    assert "detect" in text and "p99" in text
+
+
+def test_empty_log_summary(tmp_path):
+    s = FrameLog(str(tmp_path / "x.jsonl")).close()
+    assert (s["frames"], s["mean_fps"]) == (0, 0.0)
+    assert format_summary(s).startswith("0 frames")

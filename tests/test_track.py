@@ -1,0 +1,71 @@
+"""The light tracker between detections: IoU matching, flow-driven boxes on moving real faces."""
+import numpy as np
+import pytest
+
+from edge.detectors import create_detector
+from edge.track import BoxTracker, greedy_match, iou_matrix, shift_box
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ([[0, 0, 10, 10]], [[0, 0, 10, 10]], [[1.0]]),
+    ([[0, 0, 10, 10]], [[5, 0, 15, 10]], [[1 / 3]]),
+    ([[0, 0, 10, 10]], [[20, 20, 30, 30], [0, 0, 10, 5]], [[0.0, 0.5]]),
+    (np.zeros((0, 4)), [[0, 0, 1, 1]], np.zeros((0, 1))),
+])
+def test_iou_matrix(a, b, expected):
+    np.testing.assert_allclose(iou_matrix(a, b), np.array(expected, np.float32), atol=1e-6)
+
+
+@pytest.mark.parametrize("iou,thr,pairs", [
+    ([[0.9, 0.8], [0.85, 0.1]], 0.3, [(0, 0)]),
+    ([[0.9, 0.8], [0.85, 0.4]], 0.3, [(0, 0), (1, 1)]),
+    ([[0.2]], 0.3, []),
+    (np.zeros((0, 2)), 0.3, []),
+])
+def test_greedy_match(iou, thr, pairs):
+    assert greedy_match(np.array(iou, np.float32), thr) == pairs
+
+
+@pytest.mark.parametrize("box,dx,dy,expected", [
+    ([10, 10, 20, 20], 5, -3, [15, 7, 25, 17]),
+    ([10, 10, 20, 20], -50, 0, [0, 10, 10, 20]),     # kept inside, size unchanged
+    ([10, 10, 20, 20], 500, 500, [90, 90, 100, 100]),
+])
+def test_shift_box(box, dx, dy, expected):
+    np.testing.assert_allclose(shift_box(np.array(box, np.float32), dx, dy, 100, 100), expected)
+
+
+def test_ids_survive_detections_and_missed_tracks_expire():
+    img = np.zeros((100, 100, 3), np.uint8)
+    t = BoxTracker(max_missed=1)
+    _, ids = t.update(img, [[10, 10, 30, 30], [60, 60, 90, 90]])
+    assert ids == [0, 1]
+    _, ids = t.update(img, [[62, 61, 91, 92]])               # face 0 not detected this time
+    assert ids == [1, 0]
+    boxes, ids = t.update(img, [[63, 62, 92, 93], [5, 5, 15, 15]])  # face 0 missed twice: gone; a new face
+    assert ids == [1, 2] and len(boxes) == 2
+
+
+@pytest.mark.parametrize("every", [3, 5])
+def test_detect_every_keeps_boxes_on_moving_faces(face_video, every):
+    import cv2
+
+    path, truth = face_video
+    det = create_detector("haar")
+    tracker = BoxTracker(scale=0.5)
+    cap = cv2.VideoCapture(path)
+    ious, moved = [], []
+    for t in truth["frames"]:
+        ok, img = cap.read()
+        if t["frame"] % every == 0:
+            boxes, ids = tracker.update(img, det.detect(img).boxes)
+            continue
+        boxes, ids = tracker.predict(img)
+        bare = [f for f in t["faces"] if f["label"] == "without_mask"]
+        first = truth["frames"][t["frame"] - t["frame"] % every]["faces"]
+        for f in bare:
+            ious.append(iou_matrix([f["box"]], boxes).max() if len(boxes) else 0.0)
+            start = [g for g in first if g["id"] == f["id"]][0]["box"]
+            moved.append(abs(f["box"][1] - start[1]) + abs(f["box"][0] - start[0]))
+    assert max(moved) > 15, "the faces should move between detections for this test to mean something"
+    assert min(ious) >= 0.5, "tracked boxes drifted off the face: IoU {:.2f}".format(min(ious))
