@@ -316,4 +316,9 @@ class BlazeFaceDetector(Detector):
         self.session.close()
 
 
+def config_options(cfg) -> Dict[str, Any]:
+    """Options from run-config fields (``edge run --blazeface-model/--blazeface-grid``; ``--threads``)."""
+    return {"model": cfg.blazeface_model, "grid": cfg.blazeface_grid, "threads": cfg.threads}
+
+
 DETECTOR = BlazeFaceDetector

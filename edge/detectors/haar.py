@@ -94,4 +94,10 @@ class HaarDetector(Detector):
                 "min_neighbors": self.min_neighbors, "min_size": self.min_size, "scale_factor": self.scale_factor}
 
 
+def config_options(cfg) -> dict:
+    """Options from run-config fields (``edge run --detect-scale/--min-neighbors/--min-size/...``)."""
+    return {"scale": cfg.detect_scale, "min_neighbors": cfg.min_neighbors, "min_size": cfg.min_size,
+            "scale_factor": cfg.scale_factor, "cascade": cfg.cascade}
+
+
 DETECTOR = HaarDetector
