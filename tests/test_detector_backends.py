@@ -276,3 +276,36 @@ def test_engine_model_and_default_opt_batch(props, kind, opt):
         return
     assert engine_model(props, "x.onnx") == (None, None) and default_opt_batch(False) == opt
     assert default_opt_batch(True) == 7 and default_opt_batch(True, 3) == 3
+
+
+# ---------------------------------------------------------------- real TensorRT, on a machine with an NVIDIA GPU
+
+def _have_tensorrt():
+    try:
+        import pycuda.driver as cuda
+        import tensorrt  # noqa: F401
+
+        cuda.init()
+        return cuda.Device.count() > 0
+    except Exception:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _have_tensorrt(), reason="needs an NVIDIA GPU (Jetson or workstation) with tensorrt and "
+                                                 "pycuda installed")
+@pytest.mark.parametrize("precision,atol", [("--fp32", 0.5), ("--fp16", 3.0)])
+def test_real_blazeface_engine_finds_the_same_faces(tmp_path, cli, face_photos, precision, atol):
+    onnx_path = str(tmp_path / "face_detection_full_range.onnx")
+    shutil.copy(FULL, onnx_path)
+    r = cli(["export", onnx_path, "--engine", precision, "--json", "--timing-cache", str(tmp_path / "tc")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+    assert report["kind"] == "detector" and report["profile"] == [1, 7, 16]
+    det, ref = B.BlazeFaceDetector.load(report["engine"]), B.BlazeFaceDetector.load("full")
+    assert det.info()["backend"] == "tensorrt"
+    for name, (img, _) in face_photos.items():
+        got, want = det.detect(img), ref.detect(img)
+        assert len(got) == len(want) == 1, name
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=atol)  # pixels
+    det.close()
