@@ -252,6 +252,42 @@ def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_pho
     det.close()
 
 
+@pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
+@pytest.mark.parametrize("batch", [-1, 4])
+def test_tensorrt_run_copies_every_output_at_any_batch(tmp_path, monkeypatch, api, v, batch):
+    """Backend.run on engine doubles: dynamic batch (shape set per call, split above the profile's max 8)
+    and static batch 4 (split and zero-padded); every output copied back, in engine order."""
+    from edge import engine as engine_mod
+    from edge.backends import tensorrt as trt_backend
+    from edge.backends.base import detector_model_meta
+
+    record = record_of(FULL)
+    path = str(tmp_path / "bf.engine")
+    open(path, "wb").write(b"plan")
+    fp = make_fingerprint("fake", "FakeGPU", "5.3", "fp16", "abc")
+    engine_mod.write_sidecar(path, detector_model_meta(record, path), fp, extra={"detector": record})
+    engine = OrtEngine(FULL, api, order=("regressors", "classificators"), batch=batch, profile=(1, 4, 8))
+    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
+                                                                   "pycuda.driver": FakeCuda}[name])
+    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint("fake", "FakeGPU", "5.3", "", ""))
+    x = np.random.RandomState(2).uniform(-1, 1, (9, 3, 192, 192)).astype(np.float32)
+    ref = ort.InferenceSession(FULL).run(None, {"input": x})
+    with load_backend(path, kind="detector", options={"warmup": 0}) as b:
+        assert b.kind == "detector" and b.static_batch == (4 if batch > 0 else None)
+        assert b.info()["outputs"] == ["regressors", "classificators"]
+        for n in (1, 5, 9):
+            outs = b.run(x[:n])
+            assert [o.shape for o in outs] == [(n, 2304, 16), (n, 2304, 1)]
+            for o, r in zip(outs, ref):
+                np.testing.assert_allclose(o, r[:n], atol=1e-4)
+        calls = b._context.calls
+    assert {c[0] for c in calls} == {v}
+    if batch < 0:  # 9 rows: 8 + 1, the input shape set for each
+        assert calls[-2:] == [(v, (8, 3, 192, 192)), (v, (1, 3, 192, 192))]
+    else:  # 9 rows: 3 calls of the static 4 (the last padded), no shape set
+        assert len(calls) == 1 + 2 + 3 and all(c[1] is None for c in calls)
+
+
 def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
     from edge import engine as engine_mod
     from edge.meta import ModelMeta
