@@ -76,7 +76,8 @@ def run(
         source=camera, model=model, backend=backend, threads=threads, labels=tuple(labels or ()),
         input_size=tuple(input_size or ()), detector=detector, detect_scale=detect_scale,
         min_neighbors=min_neighbors, min_size=min_size, scale_factor=scale_factor, cascade=cascade,
-        blazeface_model=blazeface_model, blazeface_grid=blazeface_grid, detect_every=detect_every, width=width, height=height, fps=fps, flip=flip, capture=capture,
+        blazeface_model=blazeface_model, blazeface_grid=blazeface_grid,
+        detect_every=detect_every, width=width, height=height, fps=fps, flip=flip, capture=capture,
         threaded=threaded, loop=loop, headless=headless, save=save, max_frames=max_frames, log=log,
         summary_every=summary_every, timeout=timeout)
     if print_pipeline:

@@ -60,7 +60,7 @@ def load_truth(path: str) -> Dict[int, List[Mapping[str, Any]]]:
         return {int(t["frame"]): [{"box": [float(v) for v in face["box"]], "label": str(face.get("label", "face"))}
                                   for face in t["faces"]] for t in data["frames"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError("expected ground truth JSON {{\"frames\": [{{\"frame\", \"faces\": [{{\"box\", \"label\"}}]}}]}} "
+        raise InputError("expected ground truth JSON ({{'frames': [{{'frame', 'faces': [{{'box', 'label'}}]}}]}}) "
                          "at '{}', found {} ({})".format(path, type(e).__name__, e)) from None
 
 

@@ -180,8 +180,8 @@ def parse_grid(grid: Any) -> Tuple[int, int]:
         raise UsageError("expected a tile grid COLSxROWS such as 3x2 (1x1: no tiles), found '{}'".format(
             grid)) from None
     if cols < 0 or rows < 0 or cols * rows > 15:
-        raise UsageError("expected a tile grid (cols, rows) ≥ 0 with at most 15 tiles, found {}x{} (the frame and its tiles run as one batch of ≤ 16)".format(
-            cols, rows))
+        raise UsageError("expected a tile grid (cols, rows) ≥ 0 with at most 15 tiles (the frame and its tiles "
+                         "run as one batch of ≤ 16), found {}x{}".format(cols, rows))
     return cols, rows
 
 
