@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from edge import __version__
 from edge.errors import EdgeError
 
-COMMANDS = ("run", "profile", "export", "quantize", "bench", "doctor", "service", "config")
+COMMANDS = ("run", "profile", "export", "quantize", "bench", "doctor", "service", "config", "bench_detectors")
 
 
 class _EdgeGroup(TyperGroup):

@@ -40,6 +40,10 @@ def format_summary(s: Dict) -> str:
     """The summary as a few lines of text for the console."""
     lines = ["{} frames in {:.1f} s: {:.1f} FPS mean; {} faces; {} dropped, {} corrupt".format(
         s["frames"], s["seconds"], s["mean_fps"], s["faces"], s["dropped"], s["corrupt"])]
+    if s.get("detector"):
+        d = s["detector"]
+        lines.append("detector {}: {}".format(d.get("detector"), ", ".join(
+            "{} {}".format(k, v) for k, v in d.items() if k in ("model", "cascade", "device", "grid", "scale"))))
     if s["frames"]:
         lines.append("{:<13}{:>9}{:>9}{:>9}{:>9}{:>8}".format("stage ms", "mean", "p50", "p95", "p99", "share"))
         total = s["stages"].get("total", {}).get("mean", 0.0) or 1.0

@@ -32,6 +32,8 @@ class RunConfig:
     min_size: int = 40
     scale_factor: float = 1.1
     cascade: str = "haarcascade_frontalface_alt2.xml"
+    blazeface_model: str = "full"   # full, short, or a .onnx / .engine path
+    blazeface_grid: str = "3x2"     # tiles (cols x rows) besides the whole frame; "1x1": none
     detect_every: int = 1
     width: int = 1280
     height: int = 720
@@ -64,6 +66,9 @@ class RunConfig:
         for ok, key, expected, found in checks:
             if not ok:
                 raise UsageError("run config '{}': expected {}, found {!r}".format(key, expected, found))
+        from edge.detectors import check_name
+
+        check_name(self.detector)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "run config") -> "RunConfig":
@@ -94,10 +99,9 @@ class RunConfig:
         return SAMPLE_VIDEO
 
     def detector_options(self) -> Dict[str, Any]:
-        if self.detector == "haar":
-            return {"scale": self.detect_scale, "min_neighbors": self.min_neighbors, "min_size": self.min_size,
-                    "scale_factor": self.scale_factor, "cascade": self.cascade}
-        return {}
+        from edge.detectors import config_options
+
+        return config_options(self.detector, self)
 
 
 def crop_faces(image: np.ndarray, boxes: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -182,9 +186,10 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=N
         source.close()
         if sink is not None:
             sink.close(keep=ok)
-        summary = log.close({"stopped": stopped, "source": source.describe(), "backend": backend.info()}) \
-            if log is not None else None
+        summary = log.close({"stopped": stopped, "source": source.describe(), "backend": backend.info(),
+                             "detector": detector.info()}) if log is not None else None
         backend.close()
+        detector.close()
     return summary
 
 

@@ -9,6 +9,10 @@ Only ``build_engine`` and the calibrator touch tensorrt/pycuda, following NVIDIA
 * TensorRT 8.5 – 10.x: ``config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)``,
   ``builder.build_serialized_network``; from 10.0 every network is explicit-batch (flag 0).
 
+A detector ONNX (an ``edge.detector`` record, no classifier ``edge.meta``) builds the same way: its
+sidecar carries the record (``"detector"``) beside the ModelMeta that feeds it, and its batch
+profile is tuned for one frame plus its 3x2 tiles (opt 7, max 16).
+
 This module must stay Python-3.6 compatible (checked by ``vermin`` in CI).
 """
 import os
@@ -16,11 +20,13 @@ import re
 import tempfile
 import time
 from collections import namedtuple
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from edge.backends.base import DETECTOR_KEY, detector_model_meta
 from edge.engine import (check_engine, file_sha256, fingerprint_mismatches, make_fingerprint, read_sidecar,
                          write_sidecar)
 from edge.errors import EdgeError, HardwareError, InputError, UsageError, require
+from edge.meta import ONNX_KEY, ModelMeta
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -104,6 +110,29 @@ def batch_profile(dim0, opt: int = 4, max_batch: int = 16) -> Profile:
     if not 1 <= opt <= max_batch:
         raise UsageError("expected 1 ≤ --opt-batch ≤ --max-batch, found opt {} max {}".format(opt, max_batch))
     return Profile(1, opt, max_batch)
+
+
+CLASSIFIER_OPT_BATCH = 4  # faces per frame, typically
+DETECTOR_OPT_BATCH = 7  # BlazeFace: the whole frame + 3x2 tiles, one batch per frame
+
+
+def engine_model(props: Mapping[str, str], source: str) -> Tuple[Optional[ModelMeta], Optional[str]]:
+    """What an engine built from an ONNX with these ``metadata_props`` records in its sidecar:
+    (the classifier's ModelMeta or None, None), or for a detector (``edge.detector`` and no
+    ``edge.meta``) (the ModelMeta that feeds it, its detector record)."""
+    if ONNX_KEY in props:
+        return ModelMeta.from_onnx_props(props, source), None
+    if DETECTOR_KEY in props:
+        record = props[DETECTOR_KEY]
+        return detector_model_meta(record, "'{}'".format(source)), record
+    return None, None
+
+
+def default_opt_batch(detector: bool, opt: Optional[int] = None) -> int:
+    """The profile's opt batch: as given, else 7 for a detector (frame + 3x2 tiles), 4 for a classifier."""
+    if opt is not None:
+        return int(opt)
+    return DETECTOR_OPT_BATCH if detector else CLASSIFIER_OPT_BATCH
 
 
 def profile_shapes(profile: Profile, chw: Sequence[int]) -> Tuple[Tuple[int, ...], ...]:
@@ -265,11 +294,13 @@ def device_caps():
 def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=None, out: Optional[str] = None,
                  opt_batch: int = 4, max_batch: int = 16, workspace_mb: Optional[int] = None,
                  timing_cache: Optional[str] = None, log_level: str = "warning", force: bool = False,
-                 calib_sha: str = "", onnx_is_qdq: bool = False, calib_batch: int = 8, echo=print) -> Dict:
+                 calib_sha: str = "", onnx_is_qdq: bool = False, calib_batch: int = 8, echo=print,
+                 detector_record: Optional[str] = None) -> Dict:
     """ONNX → plain TensorRT plan + JSON sidecar; reuses a matching engine unless ``force``.
 
     ``calib_batches``: a callable returning an iterable of float32 NCHW batches of ``calib_batch``
-    images for INT8 calibration (only called when no calibration cache exists). Returns a report dict.
+    images for INT8 calibration (only called when no calibration cache exists). ``detector_record``:
+    the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar. Returns a report dict.
     """
     trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
     require("pycuda.driver", "pycuda", "TensorRT engines")
@@ -300,7 +331,8 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     action, reasons = engine_action(existing, current, force)
     if action == "reuse":
         echo("engine {} is up to date (same TensorRT, GPU, precision and ONNX): reusing it".format(path))
-        return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes}
+        return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
+                "kind": "detector" if detector_record else "classifier"}
     if action == "rebuild":
         echo("rebuilding {}: {}".format(path, "; ".join(reasons)))
 
@@ -363,12 +395,15 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     seconds = time.time() - t0
     _atomic_write(path, bytes(memoryview(blob)))
     _atomic_write(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
-    write_sidecar(path, meta, current, extra={
-        "build": {"profile": list(prof), "workspace_mib": ws // MiB, "api": plan.generation,
-                  "seconds": round(seconds, 1), "calibration_cache": cache_file, "notes": choice.notes}})
+    extra = {"build": {"profile": list(prof), "workspace_mib": ws // MiB, "api": plan.generation,
+                       "seconds": round(seconds, 1), "calibration_cache": cache_file, "notes": choice.notes}}
+    if detector_record:
+        extra["detector"] = detector_record
+    write_sidecar(path, meta, current, extra=extra)
     return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
             "profile": list(prof), "seconds": seconds, "size": os.path.getsize(path), "timing_cache": tc_path,
-            "calibration_cache": cache_file, "api": plan.generation}
+            "calibration_cache": cache_file, "api": plan.generation,
+            "kind": "detector" if detector_record else "classifier"}
 
 
 def check_existing(engine: str, current: Dict[str, str]) -> None:

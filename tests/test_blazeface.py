@@ -123,7 +123,7 @@ def _swap_layout(props):
     (lambda props: {}, "expected a 'edge.detector' record in metadata_props"),
     (lambda props: {B.DETECTOR_KEY: "{not json"}, "expected a JSON detector record"),
     (lambda props: {B.DETECTOR_KEY: props[B.DETECTOR_KEY].replace('"input_size": 192', '"input_size": 128')},
-     r"expected one input \(N, 3, 128, 128\)"),
+     r"takes input of shape \['N', 3, 192, 192\], but its metadata .* says \(N, 3, 128, 128\)"),
 ])
 def test_bad_model_is_one_clear_error_at_load(tmp_path, edit, message):
     path = _with_record(tmp_path, "face_detection_full_range", edit)

@@ -4,6 +4,9 @@
     >>> logits = b.infer(batch)                   # float32 NCHW → (N, classes) float32
     >>> b.meta.labels
 
+A detector model (no classifier metadata; an ``edge.detector`` record instead) loads with
+``load_backend(path, kind="detector")`` and runs with ``b.run(batch)`` → every output, in model order.
+
 ``auto`` order by file type: ``.engine``/``.plan`` → tensorrt; ``.onnx`` → onnxruntime
 (TensorRT EP, CUDA EP, CPU); ``.pt``/``.ts`` → pytorch. Backend modules import their runtime
 (tensorrt, onnxruntime, torch) inside ``load``, so this package imports anywhere.
@@ -16,7 +19,7 @@ import os
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
-from edge.backends.base import Backend, MetaOverrides  # noqa: F401
+from edge.backends.base import KINDS, Backend, MetaOverrides, check_kind  # noqa: F401
 from edge.errors import InputError, UsageError
 
 # backend name → module under edge.backends that defines ``BACKEND`` (a Backend subclass)
@@ -61,8 +64,10 @@ def parse_backend(spec: str) -> Tuple[str, str]:
 
 
 def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverrides] = None,
-                 options: Optional[Dict] = None) -> Backend:
-    """Load ``path`` with the named backend, or with the first for its file type (``auto``)."""
+                 options: Optional[Dict] = None, kind: str = "classifier") -> Backend:
+    """Load ``path`` with the named backend, or with the first for its file type (``auto``).
+
+    ``kind``: "classifier" (ModelMeta, ``infer``) or "detector" (``edge.detector`` record, ``run``)."""
     name, device = parse_backend(backend)
     if not os.path.isfile(path):
         raise InputError("expected a model file, found {} at '{}'".format(
@@ -73,5 +78,7 @@ def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverr
     options = dict(options or {})
     if device:
         options["device"] = device
+    if check_kind(kind) != "classifier":
+        options["kind"] = kind
     name = candidates(path)[0] if name == "auto" else name
     return backend_class(name).load(path, overrides=overrides, options=options)

@@ -1,10 +1,39 @@
-"""The one interface every inference backend implements."""
+"""The one interface every inference backend implements.
+
+``infer`` serves classifiers (one output, (N, classes), checked); ``run`` serves any other model
+(a detector: every output, in model order, unchecked). A model without classifier metadata is
+loaded with ``kind="detector"``: its input comes from its ``edge.detector`` record instead.
+"""
+import json
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from edge.errors import InputError, UsageError
 from edge.meta import ModelMeta
+
+
+KINDS = ("classifier", "detector")
+DETECTOR_KEY = "edge.detector"  # JSON record of a detector model (see edge.detectors.blazeface.DetectorMeta)
+
+
+def detector_model_meta(record: str, source: str) -> ModelMeta:
+    """How to feed a detector (square input size, channel order, mean/std) from its ``edge.detector`` JSON."""
+    try:
+        d = json.loads(record)
+        size = int(d["layout"]["input_size"])
+        return ModelMeta(arch="", labels=("face",), input_size=(size, size),
+                         channel_order=str(d.get("channel_order", "RGB")), mean=tuple(d["mean"]),
+                         std=tuple(d["std"]), variant=str(d.get("name", "")))
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError("{}: expected a JSON detector record in '{}', found one that does not parse "
+                         "({}: {})".format(source, DETECTOR_KEY, type(e).__name__, e)) from None
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UsageError("expected a model kind among {}, found '{}'".format(", ".join(KINDS), kind))
+    return kind
 
 
 class MetaOverrides(dict):
@@ -38,6 +67,8 @@ class Backend:
         self.max_batch = static_batch or max_batch  # largest batch one call takes (None: no limit)
         self.precision = precision
         self.device = device
+        self.kind = "classifier"
+        self.detector_record = None  # type: Optional[str]  # the edge.detector JSON of a detector model
 
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
@@ -57,6 +88,17 @@ class Backend:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def run(self, batch: np.ndarray) -> List[np.ndarray]:
+        """float32 (N, C, H, W), N ≥ 1 → every output of the model (float32, model order), shapes unchecked."""
+        self.check_batch(batch)
+        if len(batch) == 0:
+            raise UsageError("expected a batch of at least one image, found an empty one")
+        return [o if o.dtype == np.float32 else o.astype(np.float32)
+                for o in self._run_all(np.ascontiguousarray(batch))]
+
+    def _run_all(self, batch: np.ndarray) -> List[np.ndarray]:
+        raise NotImplementedError
+
     def check_batch(self, batch: np.ndarray) -> None:
         expected = (self.meta.channels,) + tuple(self.meta.input_size)
         if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
@@ -69,7 +111,7 @@ class Backend:
     def info(self) -> Dict:
         return {"backend": self.name, "path": self.path, "device": self.device, "precision": self.precision,
                 "static_batch": self.static_batch, "max_batch": self.max_batch, "labels": list(self.meta.labels),
-                "input_size": list(self.meta.input_size)}
+                "input_size": list(self.meta.input_size), "kind": self.kind}
 
     def close(self) -> None:
         pass
@@ -117,3 +159,19 @@ def run_planned(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, max_
             chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
         outs.append(run(chunk)[:n])
     return np.concatenate(outs)
+
+
+def run_planned_many(run: Callable[[np.ndarray], List[np.ndarray]], batch: np.ndarray, max_batch: Optional[int],
+                     static: bool) -> List[np.ndarray]:
+    """``run_planned`` for a model with several outputs: each output concatenated over the chunks."""
+    plan = plan_batches(len(batch), max_batch, static)
+    if len(plan) == 1 and plan[0][1] == len(batch):
+        return list(run(batch))
+    parts = []
+    for rows, size in plan:
+        chunk = batch[rows]
+        n = len(chunk)
+        if size > n:
+            chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
+        parts.append([o[:n] for o in run(chunk)])
+    return [np.concatenate(p) for p in zip(*parts)]

@@ -1,14 +1,15 @@
 """ONNX Runtime backend: TensorRT EP (engine cache on), then CUDA EP, then CPU — whichever are installed.
 
 ``options``: ``device`` ("tensorrt", "cuda" or "cpu": force one provider), ``threads`` (CPU intra-op
-threads), ``trt_cache`` (TensorRT EP engine cache folder, default ``<model>.trtcache/``), ``fp16``.
+threads), ``trt_cache`` (TensorRT EP engine cache folder, default ``<model>.trtcache/``), ``fp16``,
+``kind`` ("detector": read the ``edge.detector`` record instead of ``edge.meta``).
 """
 import os
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from edge.backends.base import Backend, MetaOverrides, run_planned
+from edge.backends.base import DETECTOR_KEY, Backend, MetaOverrides, detector_model_meta, run_planned, run_planned_many
 from edge.errors import InputError, MissingDependency, require
 from edge.meta import ModelMeta
 
@@ -68,6 +69,7 @@ class OnnxRuntimeBackend(Backend):
         self.input_dtype = input_dtype
         self.input_name = session.get_inputs()[0].name
         self.output_names = [session.get_outputs()[0].name]
+        self.all_output_names = [o.name for o in session.get_outputs()]
 
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
@@ -89,8 +91,16 @@ class OnnxRuntimeBackend(Backend):
             raise InputError("'{}' has {} inputs ({}); edge runs image models with exactly one".format(
                 path, len(inputs), ", ".join(i.name for i in inputs)))
         props = session.get_modelmeta().custom_metadata_map
-        meta = ModelMeta.from_onnx_props(props, path) if "edge.meta" in props else None
-        meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
+        detector = options.get("kind") == "detector"
+        if detector:
+            if DETECTOR_KEY not in props:
+                raise InputError("'{}': expected a '{}' record in metadata_props (anchor layout, normalisation), "
+                                 "found {}; convert with scripts/convert_blazeface.py".format(
+                                     path, DETECTOR_KEY, sorted(props) or "none"))
+            meta = detector_model_meta(props[DETECTOR_KEY], "'{}'".format(path))
+        else:
+            meta = ModelMeta.from_onnx_props(props, path) if "edge.meta" in props else None
+            meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         shape = list(inputs[0].shape)
         check_input_shape(shape, meta, path)
         dim0 = shape[0]
@@ -99,7 +109,12 @@ class OnnxRuntimeBackend(Backend):
         backend = cls(session, meta, path, static, dtype)
         if backend.device == "tensorrt" and options.get("fp16"):
             backend.precision = "fp16"
-        backend.infer(np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32))  # warm up
+        warm = np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32)
+        if detector:
+            backend.kind, backend.detector_record = "detector", props[DETECTOR_KEY]
+            backend.run(warm)
+        else:
+            backend.infer(warm)
         return backend
 
     def bare_run(self, batch: np.ndarray) -> np.ndarray:
@@ -114,6 +129,14 @@ class OnnxRuntimeBackend(Backend):
         else:
             out = run_planned(self.bare_run, batch, self.static_batch, static=True)
         return out if out.dtype == np.float32 else out.astype(np.float32)
+
+    def _run_all(self, batch: np.ndarray) -> List[np.ndarray]:
+        if self.input_dtype is not np.float32:
+            batch = batch.astype(self.input_dtype)
+
+        def run(chunk):
+            return self.session.run(self.all_output_names, {self.input_name: chunk})
+        return run_planned_many(run, batch, self.static_batch, static=self.static_batch is not None)
 
 
 def check_input_shape(shape, meta: ModelMeta, path: str) -> None:

@@ -2,13 +2,14 @@
 
 A TorchScript file may carry its ModelMeta JSON as the extra file ``edge.meta``
 (``torch.jit.save(m, path, _extra_files={"edge.meta": meta.to_json()})``); without it, give
-``--labels``/``--input-size``.
+``--labels``/``--input-size``. A detector in TorchScript carries its ``edge.detector`` record the same
+way (extra file ``edge.detector``) and loads with ``kind="detector"``.
 """
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from edge.backends.base import Backend, MetaOverrides
+from edge.backends.base import DETECTOR_KEY, Backend, MetaOverrides, detector_model_meta
 from edge.errors import HardwareError, InputError, require
 from edge.meta import ONNX_KEY, ModelMeta
 
@@ -35,24 +36,40 @@ class PyTorchBackend(Backend):
                 device, torch.__version__))
         if options.get("threads"):
             torch.set_num_threads(int(options["threads"]))
+        detector = options.get("kind") == "detector"
+        if detector and not path.endswith(".ts"):
+            raise InputError("'{}': a detector runs in PyTorch as TorchScript (.ts) carrying an '{}' extra file, "
+                             "found a checkpoint".format(path, DETECTOR_KEY))
+        record = None
         if path.endswith(".ts"):
-            extra = {TORCHSCRIPT_META: ""}
+            extra = {TORCHSCRIPT_META: "", DETECTOR_KEY: ""}
             try:
                 model = torch.jit.load(path, map_location=device, _extra_files=extra)
             except Exception as e:
                 raise InputError("expected a TorchScript file at '{}', found one torch cannot load ({})".format(
                     path, str(e).strip().splitlines()[0][:200])) from None
-            text = extra[TORCHSCRIPT_META]
-            text = text.decode() if isinstance(text, bytes) else text
-            meta = ModelMeta.from_json(text, "TorchScript '{}'".format(path)) if text else None
-            meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
+            text, record = (v.decode() if isinstance(v, bytes) else v
+                            for v in (extra[TORCHSCRIPT_META], extra[DETECTOR_KEY]))
+            if detector:
+                if not record:
+                    raise InputError("TorchScript '{}': expected an '{}' extra file (the detector record), found "
+                                     "none".format(path, DETECTOR_KEY))
+                meta = detector_model_meta(record, "TorchScript '{}'".format(path))
+            else:
+                meta = ModelMeta.from_json(text, "TorchScript '{}'".format(path)) if text else None
+                meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         else:
             from models.checkpoint import load_checkpoint
 
             model, meta = load_checkpoint(path, trust=bool(options.get("trust")))
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         backend = cls(model.to(device).eval(), meta, path, device)
-        backend.infer(np.zeros((1, meta.channels) + tuple(meta.input_size), np.float32))  # warm up
+        warm = np.zeros((1, meta.channels) + tuple(meta.input_size), np.float32)
+        if detector:
+            backend.kind, backend.detector_record = "detector", record
+            backend.run(warm)
+        else:
+            backend.infer(warm)
         return backend
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -60,6 +77,14 @@ class PyTorchBackend(Backend):
 
         with torch.no_grad():
             return self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+    def _run_all(self, batch: np.ndarray) -> List[np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            out = self.model(torch.from_numpy(batch).to(self.device))
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        return [o.float().cpu().numpy() for o in outs]
 
 
 BACKEND = PyTorchBackend

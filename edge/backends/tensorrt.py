@@ -9,16 +9,20 @@ Runs on both TensorRT API generations:
 
 Host buffers are page-locked (``pycuda.driver.pagelocked_empty``), copies and execution are queued on
 one CUDA stream. Dynamic-batch engines get the input shape set per call and batches above the
-profile's maximum are split; static-batch engines split and zero-pad. TensorRT's own log lines go
+profile's maximum are split; static-batch engines split and zero-pad. ``infer`` returns the first
+output (a classifier's logits); ``run`` every output (a detector's regressors and scores), each
+copied back from the device. A detector engine (``kind="detector"``) carries its ``edge.detector``
+record in the sidecar (``"detector"``). TensorRT's own log lines go
 to the Python logger ``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
 pure functions over engine objects so it is tested without a GPU.
 """
+import json
 import logging
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from edge.backends.base import Backend, MetaOverrides, run_planned
+from edge.backends.base import Backend, MetaOverrides, detector_model_meta, run_planned, run_planned_many
 from edge.engine import check_engine, device_fingerprint, read_sidecar
 from edge.errors import HardwareError, InputError, require
 from edge.meta import ModelMeta
@@ -71,8 +75,8 @@ def profile_shapes(engine, api: str, spec: IOSpec) -> Tuple[Tuple[int, ...], ...
     return tuple(tuple(s) for s in shapes)
 
 
-def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, IOSpec]:
-    """(input, first output); one clear InputError for anything edge cannot feed."""
+def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, List[IOSpec]]:
+    """(input, outputs in engine order); one clear InputError for anything edge cannot feed."""
     inputs = [s for s in specs if s.is_input]
     outputs = [s for s in specs if not s.is_input]
     if len(inputs) != 1 or not outputs:
@@ -84,11 +88,20 @@ def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, I
         raise InputError("engine '{}' takes input {} of shape {}, expected (N, {}, {}, {}) from its metadata "
                          "(only the batch dimension may be dynamic)".format(path, spec.name, list(spec.shape),
                                                                             *expected))
-    out = outputs[0]
-    if any(d < 0 for d in out.shape[1:]):
-        raise InputError("engine '{}' output {} has dynamic dimensions beyond the batch {}; expected (N, classes)"
-                         .format(path, out.name, list(out.shape)))
-    return spec, out
+    for out in outputs:
+        if any(d < 0 for d in out.shape[1:]):
+            raise InputError("engine '{}' output {} has dynamic dimensions beyond the batch {}; expected fixed "
+                             "sizes such as (N, classes)".format(path, out.name, list(out.shape)))
+    return spec, outputs
+
+
+def detector_record(sidecar: Dict, path: str) -> str:
+    """The ``edge.detector`` JSON a detector engine's sidecar carries (``edge export --engine`` writes it)."""
+    record = sidecar.get("detector")
+    if not record:
+        raise InputError("engine '{}': expected a detector record ('detector' in its sidecar, written by `edge "
+                         "export DETECTOR.onnx --engine`), found a classifier engine".format(path))
+    return record if isinstance(record, str) else json.dumps(record, sort_keys=True)
 
 
 def batch_limits(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]]) -> Tuple[Optional[int], int, int]:
@@ -133,8 +146,13 @@ class TensorRTBackend(Backend):
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
         options = options or {}
-        meta, fingerprint, _ = read_sidecar(path)
-        meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
+        meta, fingerprint, sidecar = read_sidecar(path)
+        detector = options.get("kind") == "detector"
+        if detector:
+            record = detector_record(sidecar, path)
+            meta = detector_model_meta(record, "'{}'".format(path))
+        else:
+            meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         trt = require("tensorrt", TRT_PACKAGE, "TensorRT engines")
         cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
         try:
@@ -143,10 +161,16 @@ class TensorRTBackend(Backend):
             raise HardwareError("TensorRT engines need an NVIDIA GPU; CUDA says: {}".format(e)) from None
         check_engine(path, fingerprint, current)
         self = cls(meta, path, precision=fingerprint.get("precision") or "fp32", device="cuda")
+        if detector:
+            self.kind, self.detector_record = "detector", record
         try:
             self._open(trt, cuda, int(options.get("gpu", 0)))
             for _ in range(int(options.get("warmup", 3))):
-                self.infer(np.zeros((self._warm_batch, meta.channels) + tuple(meta.input_size), np.float32))
+                warm = np.zeros((self._warm_batch, meta.channels) + tuple(meta.input_size), np.float32)
+                if detector:
+                    self.run(warm)
+                else:
+                    self.infer(warm)
         except BaseException:
             self.close()
             raise
@@ -170,7 +194,7 @@ class TensorRTBackend(Backend):
             self._engine = engine
             self._api = api_generation(engine)
             specs = io_specs(engine, self._api, getattr(getattr(trt, "TensorIOMode", None), "INPUT", None))
-            self._in, self._out = check_io(specs, self.meta, self.path)
+            self._in, self._outs = check_io(specs, self.meta, self.path)
             profile = profile_shapes(engine, self._api, self._in) if self._in.shape[0] < 0 else None
             self.static_batch, self.max_batch, self._warm_batch = batch_limits(self._in, profile)
             self._context = engine.create_execution_context()
@@ -207,8 +231,15 @@ class TensorRTBackend(Backend):
         self._batch_set = n
 
     def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
+        return self._execute(chunk, self._outs[:1])[0].reshape(len(chunk), -1)
+
+    def _run_chunk_all(self, chunk: np.ndarray) -> List[np.ndarray]:
+        return self._execute(chunk, self._outs)
+
+    def _execute(self, chunk: np.ndarray, outputs: List[IOSpec]) -> List[np.ndarray]:
+        """Run one chunk (≤ max_batch rows); copies of ``outputs`` (N, ...) as float32."""
         cuda, n = self._cuda, len(chunk)
-        host_in, host_out = self._host[self._in.name], self._host[self._out.name]
+        host_in = self._host[self._in.name]
         self._ctx.push()
         try:
             self._set_batch(n)
@@ -218,22 +249,27 @@ class TensorRTBackend(Backend):
                 ok = self._context.execute_async_v3(stream_handle=self._stream.handle)
             else:
                 ok = self._context.execute_async_v2(bindings=self._bindings, stream_handle=self._stream.handle)
-            cuda.memcpy_dtoh_async(host_out[:n], self._dev[self._out.name], self._stream)
+            for out in outputs:
+                cuda.memcpy_dtoh_async(self._host[out.name][:n], self._dev[out.name], self._stream)
             self._stream.synchronize()
         finally:
             self._ctx.pop()
         if ok is False:
             raise HardwareError("TensorRT failed to run '{}' on a batch of {} (see the edge.tensorrt log)".format(
                 self.path, n))
-        return host_out[:n].reshape(n, -1).astype(np.float32)
+        return [self._host[out.name][:n].astype(np.float32) for out in outputs]  # copies: buffers are reused
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return run_planned(self._run_chunk, batch, self.max_batch, static=self.static_batch is not None)
 
+    def _run_all(self, batch: np.ndarray) -> List[np.ndarray]:
+        return run_planned_many(self._run_chunk_all, batch, self.max_batch, static=self.static_batch is not None)
+
     def info(self) -> Dict:
         d = super().info()
         d.update({"tensorrt_api": getattr(self, "_api", None),
-                  "input": getattr(self, "_in", None) and self._in.name})
+                  "input": getattr(self, "_in", None) and self._in.name,
+                  "outputs": [o.name for o in getattr(self, "_outs", [])]})
         return d
 
     def close(self) -> None:

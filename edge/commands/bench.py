@@ -46,6 +46,8 @@ def bench(
     write a table, JSON, CSV and plots (latency, speed-up over the first model, latency distribution).
 
     Example: edge bench teacher.pt teacher.onnx --batch 1 --batch 8 --data faces/test
+
+    Face detectors (Haar, BlazeFace) are timed on video frames by `edge bench-detectors`.
     """
     from edge.errors import UsageError, require
 

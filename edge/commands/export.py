@@ -14,6 +14,7 @@ EPILOG = """Examples:
   edge export runs/small.pt --int8 --calib data/train --data data/test
   edge export small.onnx --engine        # on the Jetson: FP16 engine
   edge export small.onnx --engine --int8 --calib data/calib
+  edge export models/blazeface/face_detection_full_range.onnx --engine   # the face detector, FP16
 """
 
 
@@ -62,7 +63,9 @@ def export(
     engine_out: Optional[str] = typer.Option(None, "--engine-out", help="Engine file (default: beside the ONNX, "
                                                                         "named by TensorRT version, GPU and "
                                                                         "precision)."),
-    opt_batch: int = typer.Option(4, "--opt-batch", help="Engine optimization profile: batch to tune for."),
+    opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="Engine optimization profile: batch to tune "
+                                                                      "for (default 4 for a classifier, 7 for a "
+                                                                      "detector: a frame and its 3x2 tiles)."),
     max_batch: int = typer.Option(16, "--max-batch", help="Engine optimization profile: largest batch."),
     workspace: Optional[int] = typer.Option(None, "--workspace", help="Builder workspace in MiB (default: 1/16 "
                                                                       "of GPU memory, 256 on a 4 GB Nano)."),
@@ -232,19 +235,23 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
           trt_log, force, labels, input_size) -> Dict:
     """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed)."""
     from edge.backends.base import MetaOverrides
-    from edge.meta import ModelMeta
     from export import calibration
     from export.onnx_props import read_onnx
-    from export.tensorrt_build import build_engine, calibration_set_sha
+    from export.tensorrt_build import build_engine, calibration_set_sha, default_opt_batch, engine_model
 
     props, ops = read_onnx(onnx_path)
-    overrides = MetaOverrides()
-    if labels:
-        overrides["labels"] = parse_labels(labels)
-    if input_size:
-        overrides["input_size"] = parse_input_size(input_size)
-    meta = overrides.apply(ModelMeta.from_onnx_props(props, onnx_path) if "edge.meta" in props else None,
-                           "'{}'".format(onnx_path))
+    meta, record = engine_model(props, onnx_path)
+    if record is None:
+        overrides = MetaOverrides()
+        if labels:
+            overrides["labels"] = parse_labels(labels)
+        if input_size:
+            overrides["input_size"] = parse_input_size(input_size)
+        meta = overrides.apply(meta, "'{}'".format(onnx_path))
+    elif precision == "int8" and "QuantizeLinear" not in ops:
+        raise _usage("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
+                     "default where the GPU has it) or --fp32".format(onnx_path))
+    opt_batch = default_opt_batch(record is not None, opt_batch)
     paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
     calib_batch = 8
     batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
@@ -254,7 +261,8 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
     with console.status("building the TensorRT engine (minutes on a Jetson Nano)…"):
         return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
                             timing_cache, trt_log, force, calibration_set_sha(paths) if paths else "",
-                            "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False))
+                            "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False),
+                            detector_record=record)
 
 
 def _table(title):
@@ -307,6 +315,8 @@ def print_engine(r: Dict) -> None:
 
     t = _table("TensorRT engine: {}".format(r["engine"]))
     t.add_row("action", r["action"])
+    if r.get("kind"):
+        t.add_row("kind", r["kind"])
     for k, v in sorted(r["fingerprint"].items()):
         t.add_row(k, str(v))
     for k in ("profile", "api", "size", "timing_cache", "calibration_cache"):

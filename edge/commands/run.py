@@ -25,7 +25,8 @@ def run(
     input_size: Optional[List[int]] = typer.Option(None, "--input-size",
                                                    help="Model input HEIGHT then WIDTH (repeat: --input-size 64 "
                                                         "--input-size 64), for a model without metadata."),
-    detector: str = typer.Option("haar", "--detector", help="Face detector: haar (OpenCV cascade) or blazeface."),
+    detector: str = typer.Option("haar", "--detector", help="Face detector: haar (OpenCV cascade) or blazeface "
+                                                            "(MediaPipe BlazeFace: finds masked faces too)."),
     detect_scale: float = typer.Option(0.5, "--detect-scale", help="Detect on the frame scaled by this (0–1]; "
                                                                    "0.5 scans 4× fewer pixels."),
     min_neighbors: int = typer.Option(3, "--min-neighbors", help="Haar minNeighbors: higher = fewer, surer faces."),
@@ -33,6 +34,12 @@ def run(
     scale_factor: float = typer.Option(1.1, "--scale-factor", help="Haar scaleFactor between pyramid levels."),
     cascade: str = typer.Option("haarcascade_frontalface_alt2.xml", "--cascade",
                                 help="Haar cascade: a file, or the name of one of OpenCV's bundled cascades."),
+    blazeface_model: str = typer.Option("full", "--blazeface-model",
+                                        help="BlazeFace model: full (192 px), short (128 px), or a .onnx path "
+                                             "or a TensorRT .engine built from one (`edge export --engine`)."),
+    blazeface_grid: str = typer.Option("3x2", "--blazeface-grid",
+                                       help="BlazeFace tiles COLSxROWS run with the whole frame in one batch, "
+                                            "for small faces; 1x1: the whole frame only."),
     detect_every: int = typer.Option(1, "--detect-every", help="Detect on every N-th frame; a light optical-flow "
                                                                "tracker moves the boxes in between."),
     width: int = typer.Option(1280, "--width", help="Camera frame width (CSI/USB/test)."),
@@ -60,6 +67,7 @@ def run(
 
     Example: edge run --camera csi --detect-every 3 --log frames.jsonl
     Example: edge run --headless --max-frames 200     (the bundled sample video and model)
+    Example: edge run --detector blazeface --blazeface-grid 3x2 --log frames.jsonl
     """
     from edge.pipeline import RunConfig, describe_source
     from edge.pipeline import run as run_pipeline
@@ -68,6 +76,7 @@ def run(
         source=camera, model=model, backend=backend, threads=threads, labels=tuple(labels or ()),
         input_size=tuple(input_size or ()), detector=detector, detect_scale=detect_scale,
         min_neighbors=min_neighbors, min_size=min_size, scale_factor=scale_factor, cascade=cascade,
+        blazeface_model=blazeface_model, blazeface_grid=blazeface_grid,
         detect_every=detect_every, width=width, height=height, fps=fps, flip=flip, capture=capture,
         threaded=threaded, loop=loop, headless=headless, save=save, max_frames=max_frames, log=log,
         summary_every=summary_every, timeout=timeout)

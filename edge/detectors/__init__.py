@@ -1,6 +1,8 @@
 """Face detectors by name: ``create_detector("haar", scale=0.5)`` → a ``Detector`` (see ``base``).
 
-Each detector lives in its own module with a ``DETECTOR`` class; heavy imports stay inside it.
+Each detector lives in its own module with a ``DETECTOR`` class (built with keyword options) and
+``config_options(cfg)``: its options from a run config's fields (``edge run`` flags map one-to-one onto
+those fields: ``--detect-scale`` → ``detect_scale`` → Haar's ``scale``). Heavy imports stay inside.
 """
 import importlib
 from collections import OrderedDict
@@ -15,9 +17,18 @@ DETECTORS = OrderedDict([
 
 
 def detector_class(name: str):
+    return importlib.import_module(DETECTORS[check_name(name)]).DETECTOR
+
+
+def check_name(name: str) -> str:
     if name not in DETECTORS:
         raise UsageError("unknown detector '{}' (known: {})".format(name, ", ".join(DETECTORS)))
-    return importlib.import_module(DETECTORS[name]).DETECTOR
+    return name
+
+
+def config_options(name: str, cfg) -> dict:
+    """The keyword options of detector ``name`` from the fields of ``cfg`` (a RunConfig)."""
+    return importlib.import_module(DETECTORS[check_name(name)]).config_options(cfg)
 
 
 def create_detector(name: str, **options) -> Detector:

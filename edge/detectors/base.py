@@ -1,5 +1,5 @@
 """The face-detector interface: a BGR frame in, boxes and scores out (frame pixel coordinates)."""
-from typing import NamedTuple
+from typing import Any, Dict, NamedTuple
 
 import numpy as np
 
@@ -40,6 +40,10 @@ class Detector:
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
         raise NotImplementedError
+
+    def info(self) -> Dict[str, Any]:
+        """What the run log records about the detector (name, model, device, options)."""
+        return {"detector": self.name}
 
     def close(self) -> None:
         pass

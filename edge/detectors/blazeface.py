@@ -23,7 +23,7 @@ import numpy as np
 from edge.detectors import decode as D
 from edge.detectors.anchors import SsdLayout, ssd_anchors
 from edge.detectors.base import Detections, Detector
-from edge.errors import InputError, UsageError, require
+from edge.errors import InputError, UsageError
 
 DETECTOR_KEY = "edge.detector"
 FORMAT_VERSION = 1
@@ -88,54 +88,74 @@ def check_outputs(meta: DetectorMeta, regressors_shape: Sequence, scores_shape: 
                                                   list(regressors_shape), list(scores_shape)))
 
 
-class OrtSsdSession:
-    """An SSD detector ONNX model in ONNX Runtime: one NCHW float32 input, (regressors, scores) out.
+def split_outputs(meta: DetectorMeta, outputs: Sequence[np.ndarray], source: str) -> Tuple[int, int]:
+    """Indices (regressors, scores) among a model's outputs, told apart by their last dimension
+    (a TensorRT engine need not keep the ONNX output order); one clear error when they do not fit."""
+    shapes = [tuple(o.shape) for o in outputs]
+    if len(outputs) == 2:
+        r, c = (1, 0) if shapes[0][-1:] == (1,) and shapes[1][-1:] != (1,) else (0, 1)
+        check_outputs(meta, shapes[r], shapes[c], source)
+        return r, c
+    raise InputError("{}: expected two outputs (regressors, scores), found {} with shapes {}".format(
+        source, len(outputs), [list(s) for s in shapes]))
 
-    Stands in for a multi-output ``Backend.infer`` (edge.backends returns one classifier output).
-    """
+
+def backend_options(options: Optional[Dict]) -> Tuple[str, Dict]:
+    """(backend spec, backend options) from the detector's runtime options: ``backend`` (auto, onnxruntime,
+    tensorrt, pytorch, with :device), ``threads``, and ``providers`` (an ONNX Runtime provider list)."""
+    from edge.backends.onnxruntime import DEVICE_PROVIDERS
+
+    options = dict(options or {})
+    spec = options.pop("backend", "auto") or "auto"
+    providers = options.pop("providers", None)
+    if providers:
+        by_provider = {v: k for k, v in DEVICE_PROVIDERS.items()}
+        if providers[0] not in by_provider:
+            raise UsageError("expected an ONNX Runtime provider among {}, found '{}'".format(
+                ", ".join(by_provider), providers[0]))
+        spec = "onnxruntime:" + by_provider[providers[0]]
+    return spec, options
+
+
+class SsdSession:
+    """An SSD detector model through ``edge.backends`` (ONNX Runtime, a TensorRT engine, TorchScript):
+    one NCHW float32 input, (regressors, scores) out. The model's ``edge.detector`` record (ONNX
+    metadata_props, engine sidecar) is validated against its input and outputs at load time."""
 
     def __init__(self, path: str, options: Optional[Dict] = None):
-        ort = require("onnxruntime", "onnxruntime", "running the BlazeFace detector")
-        from edge.backends.onnxruntime import choose_providers
+        from edge.backends import load_backend
 
-        options = options or {}
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        if options.get("threads"):
-            so.intra_op_num_threads = int(options["threads"])
+        spec, opts = backend_options(options)
+        self.backend = load_backend(path, spec, options=opts, kind="detector")
+        source = "'{}'".format(path)
         try:
-            self.session = ort.InferenceSession(path, sess_options=so, providers=choose_providers(
-                ort.get_available_providers(), options.get("providers")))
-        except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
-            raise InputError("expected a valid ONNX detector at '{}', found one ONNX Runtime cannot load ({})".format(
-                path, str(e).strip().splitlines()[0][:200])) from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        if DETECTOR_KEY not in props:
-            raise InputError("'{}': expected a '{}' record in metadata_props (anchor layout, normalisation), "
-                             "found {}; convert with scripts/convert_blazeface.py".format(
-                                 path, DETECTOR_KEY, sorted(props) or "none"))
-        self.meta = DetectorMeta.from_json(props[DETECTOR_KEY], "'{}'".format(path))
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        s = self.meta.layout.input_size
-        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [3, s, s] or len(outputs) != 2:
-            raise InputError("'{}': expected one input (N, 3, {s}, {s}) and two outputs, found inputs {} and "
-                             "{} outputs".format(path, [list(i.shape) for i in inputs], len(outputs), s=s))
-        self.input_name = inputs[0].name
-        self.output_names = [o.name for o in outputs]
-        dim0 = inputs[0].shape[0]
-        self.static_batch = dim0 if isinstance(dim0, int) and dim0 > 0 else None
+            self.meta = DetectorMeta.from_json(self.backend.detector_record, source)
+            s = self.meta.layout.input_size
+            if tuple(self.backend.meta.input_size) != (s, s):
+                raise InputError("{}: expected one input (N, 3, {s}, {s}), found {}".format(
+                    source, list(self.backend.meta.input_size), s=s))
+            outs = self.backend.run(np.zeros((1, 3, s, s), np.float32))
+            self._order = split_outputs(self.meta, outs, source)
+        except BaseException:
+            self.backend.close()
+            raise
         self.path = path
-        self.device = self.session.get_providers()[0]
-        r, c = self.run(np.zeros((self.static_batch or 1, 3, s, s), np.float32))  # warm up + shape check
-        check_outputs(self.meta, r.shape, c.shape, "'{}'".format(path))
+        self.device = self.backend.device
+        self.static_batch = self.backend.static_batch
 
     def run(self, batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """float32 (N, 3, S, S) → (regressors (N, A, 4+2K), logits (N, A, 1))."""
-        if self.static_batch is None:
-            r, c = self.session.run(self.output_names, {self.input_name: batch})
-            return r, c
-        outs = [self.session.run(self.output_names, {self.input_name: batch[i:i + 1]}) for i in range(len(batch))]
-        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+        outs = self.backend.run(batch)
+        return outs[self._order[0]], outs[self._order[1]]
+
+    def info(self) -> Dict[str, Any]:
+        return self.backend.info()
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+OrtSsdSession = SsdSession  # its former name (ONNX Runtime only)
 
 
 def model_path(model: str) -> str:
@@ -146,8 +166,23 @@ def model_path(model: str) -> str:
         return bundled
     if os.path.isfile(model):
         return model
-    raise UsageError("unknown BlazeFace model '{}' (expected full, short, {} or a .onnx path)".format(
-        model, ", ".join(sorted(ALIASES.values()))))
+    raise UsageError("unknown BlazeFace model '{}' (expected full, short, {}, or a path to a .onnx model or a "
+                     ".engine built from one)".format(model, ", ".join(sorted(ALIASES.values()))))
+
+
+def parse_grid(grid: Any) -> Tuple[int, int]:
+    """"3x2" / "3,2" / (3, 2) → (cols, rows); "1x1" (or "0x0") means the whole frame only."""
+    try:
+        if isinstance(grid, str):
+            grid = grid.lower().replace(",", "x").split("x")
+        cols, rows = (int(v) for v in grid)
+    except (TypeError, ValueError):
+        raise UsageError("expected a tile grid COLSxROWS such as 3x2 (1x1: no tiles), found '{}'".format(
+            grid)) from None
+    if cols < 0 or rows < 0 or cols * rows > 15:
+        raise UsageError("expected a tile grid (cols, rows) ≥ 0 with at most 15 tiles (the frame and its tiles "
+                         "run as one batch of ≤ 16), found {}x{}".format(cols, rows))
+    return cols, rows
 
 
 class BlazeFaceDetector(Detector):
@@ -155,15 +190,18 @@ class BlazeFaceDetector(Detector):
 
     name = "blazeface"
 
-    def __init__(self, session: OrtSsdSession, grid: Tuple[int, int] = DEFAULT_GRID, overlap: float = 0.25,
+    def __init__(self, model: str = "full", grid: Any = DEFAULT_GRID, overlap: float = 0.25,
                  score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None,
-                 candidate_threshold: float = 0.1, max_refine: int = 8, refine_context: float = 2.5):
-        self.session = session
-        self.meta = session.meta
-        if len(grid) != 2 or min(grid) < 0 or not 0 <= overlap < 1:
-            raise UsageError("expected a tile grid (cols, rows) >= 0 and overlap in [0, 1), found {} and {}".format(
-                tuple(grid), overlap))
-        self.grid = tuple(int(g) for g in grid)
+                 candidate_threshold: float = 0.1, max_refine: int = 8, refine_context: float = 2.5,
+                 backend: str = "auto", threads: int = 1, session: Optional[SsdSession] = None):
+        """``model``: full, short, or a path (.onnx, .engine with its sidecar, .ts); ``grid``: tiles as
+        (cols, rows) or "3x2" ("1x1": the whole frame only); ``backend``/``threads``: how the model runs."""
+        grid = parse_grid(grid)
+        if not 0 <= overlap < 1:
+            raise UsageError("expected a tile overlap in [0, 1), found {}".format(overlap))
+        self.session = session or SsdSession(model_path(model), {"backend": backend, "threads": threads})
+        self.meta = self.session.meta
+        self.grid = grid
         self.overlap = float(overlap)
         self.score_threshold = self.meta.score_threshold if score_threshold is None else float(score_threshold)
         self.iou_threshold = self.meta.iou_threshold if iou_threshold is None else float(iou_threshold)
@@ -179,10 +217,11 @@ class BlazeFaceDetector(Detector):
 
     @classmethod
     def load(cls, model: str = "full", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
-        """``options``: ONNX Runtime ``threads`` (default 1: on this 2-core host, busy with other work,
-        2 threads took twice as long per batch as 1) and ``providers``."""
+        """``options``: ``backend`` (auto: by file type), ``threads`` (default 1: on this 2-core host, busy
+        with other work, 2 threads took twice as long per batch as 1) and ``providers`` (ONNX Runtime)."""
         options = dict({"threads": 1}, **(options or {}))
-        return cls(OrtSsdSession(model_path(model), options), **kw)
+        grid = parse_grid(kw.pop("grid", DEFAULT_GRID))  # bad arguments fail before the model loads
+        return cls(model, grid=grid, session=SsdSession(model_path(model), options), **kw)
 
     def regions(self, frame_wh: Tuple[int, int]):
         """The frame, then the tiles (x, y, w, h)."""
@@ -268,6 +307,18 @@ class BlazeFaceDetector(Detector):
 
     def info(self) -> Mapping[str, Any]:
         return {"detector": self.name, "model": self.meta.name, "path": self.session.path,
-                "device": self.session.device, "grid": list(self.grid), "overlap": self.overlap,
+                "backend": self.session.backend.name, "device": self.session.device,
+                "precision": self.session.backend.precision, "grid": list(self.grid), "overlap": self.overlap,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold,
                 "candidate_threshold": self.candidate_threshold, "max_refine": self.max_refine}
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def config_options(cfg) -> Dict[str, Any]:
+    """Options from run-config fields (``edge run --blazeface-model/--blazeface-grid``; ``--threads``)."""
+    return {"model": cfg.blazeface_model, "grid": cfg.blazeface_grid, "threads": cfg.threads}
+
+
+DETECTOR = BlazeFaceDetector

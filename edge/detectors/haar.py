@@ -59,7 +59,7 @@ class HaarDetector(Detector):
                 min_neighbors, min_size, scale_factor))
         self.scale, self.min_neighbors, self.min_size = scale, min_neighbors, min_size
         self.scale_factor, self.equalize, self.max_size = scale_factor, equalize, max_size
-        path = cascade_path(cascade)
+        path = self.cascade_file = cascade_path(cascade)
         if not looks_like_cascade(path):  # OpenCV can crash on XML that is no cascade: check first
             raise InputError("expected a Haar cascade XML file (<opencv_storage> with a <cascade>), found "
                              "something else: '{}'".format(path))
@@ -88,6 +88,16 @@ class HaarDetector(Detector):
             return Detections.empty()
         boxes = scale_boxes(found, self.scale, w, h)
         return Detections(boxes, np.ones(len(boxes), np.float32))
+
+    def info(self):
+        return {"detector": self.name, "cascade": os.path.basename(self.cascade_file), "scale": self.scale,
+                "min_neighbors": self.min_neighbors, "min_size": self.min_size, "scale_factor": self.scale_factor}
+
+
+def config_options(cfg) -> dict:
+    """Options from run-config fields (``edge run --detect-scale/--min-neighbors/--min-size/...``)."""
+    return {"scale": cfg.detect_scale, "min_neighbors": cfg.min_neighbors, "min_size": cfg.min_size,
+            "scale_factor": cfg.scale_factor, "cascade": cfg.cascade}
 
 
 DETECTOR = HaarDetector
