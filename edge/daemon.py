@@ -55,6 +55,16 @@ def reopen_policy(kind: str, loop: bool):
     return kind in CAMERAS + ("test",) or loop, kind in CAMERAS or loop
 
 
+def source_kind(uri: str) -> str:
+    """The URI's kind (edge.sources.uri.KINDS); a path that does not exist yet counts as a file."""
+    from edge.sources.uri import IMAGE_SUFFIXES, parse_uri
+
+    try:
+        return parse_uri(uri).kind
+    except InputError:
+        return "image" if uri.lower().endswith(IMAGE_SUFFIXES) else "video"
+
+
 def energy_per_frame_mj(power_mw: Optional[float], fps: float) -> Optional[float]:
     """Mean board power (mW) / frames per second = millijoules per frame; None where power is unknown."""
     if power_mw is None or fps <= 0:
@@ -237,11 +247,11 @@ class Daemon:
 
             self.telemetry = Telemetry(interval=1.0).start()
 
-    def open_source(self, open_fn: Callable[[], Source], uri: str, kind: str) -> ReopeningSource:
+    def open_source(self, open_fn: Callable[[], Source], uri: str) -> ReopeningSource:
         def reopened(reason):
             if self.state is not None:
                 self.state.count("reconnects")
-        src = ReopeningSource(open_fn, uri, kind, self.cfg.loop, self.cfg.reconnect, self.stop, self.echo,
+        src = ReopeningSource(open_fn, uri, source_kind(uri), self.cfg.loop, self.cfg.reconnect, self.stop, self.echo,
                               tick=self.notify.watchdog, on_reopen=reopened)
         return src.start(self.cfg.wait_for_source)
 

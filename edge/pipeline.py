@@ -166,7 +166,7 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=N
         daemon.slow_start("opening the source")
         source = daemon.open_source(lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip,
                                                                 cfg.capture, cfg.threaded, cfg.loop),
-                                    uri, sources.parse_uri(uri).kind)
+                                    uri)
         sink = make_sink(cfg, source.inner, echo)
         log = FrameLog(cfg.log, cfg.summary_every, echo, max_bytes=int(cfg.log_max_mb * 2 ** 20), keep=cfg.log_keep)
         daemon.start_telemetry()
