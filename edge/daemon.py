@@ -147,15 +147,15 @@ class ReopeningSource(Source):
             self._reopen(reason, count)
 
     def _reopen(self, reason: str, count: bool) -> None:
-        self._close_inner()
+        if count:
+            self._echo("source lost ({}); reopening {}".format(reason, self.uri))
+        self._close_inner()  # may block while a hung element lets go: the watchdog is not fed meanwhile
         if self._since_open == 0:  # opened but gave nothing: do not spin, back off
             self._empty_restarts += 1
             self._sleep(backoff_delay(self._empty_restarts, self.backoff.initial, self.backoff.factor,
                                       self.backoff.max_delay))
         else:
             self._empty_restarts = 0
-        if count:
-            self._echo("source lost ({}); reopening {}".format(reason, self.uri))
         self.inner = self._retry()
         self._since_open = 0
         if count:

@@ -265,7 +265,7 @@ def test_looping_file_that_vanishes_is_retried_until_it_is_back(face_video, seed
     assert len([x for x in lines if "cannot open" in x and "found nothing" in x]) >= 2, lines
 
 
-def _mkv(path, frames=40):
+def _mkv(path, frames=150):
     """An MJPEG-in-Matroska clip: streamable, so GStreamer can read it from a pipe."""
     gst = pytest.importorskip("edge.sources.gst")
     if not gst.available() or gst.missing_elements("matroskamux ! jpegenc ! matroskademux ! jpegdec"):
@@ -286,31 +286,31 @@ def test_gstreamer_source_that_stalls_mid_stream_is_torn_down_and_reopened(seede
     stop = threading.Event()
 
     def writer():
-        round_ = 0
+        stalled = False
         while not stop.is_set():
             try:
                 with open(fifo, "wb") as f:  # blocks until the pipeline opens the pipe
-                    if round_ == 0:
-                        f.write(data[:len(data) // 2])
+                    if not stalled:
+                        f.write(data[:len(data) * 6 // 10])  # ~90 frames, whole Matroska clusters
                         f.flush()
+                        stalled = True
                         stop.wait(3.0)  # stall, holding the pipe open, for longer than --timeout
                     else:
                         f.write(data)
-            except (BrokenPipeError, OSError):
+            except OSError:  # the reader closed the pipe (BrokenPipeError)
                 pass
-            round_ += 1
 
     th = threading.Thread(target=writer, daemon=True)
     th.start()
     lines = []
     try:
         s = run(RunConfig(source=fifo, model=seeded_onnx, headless=True, loop=True, capture="gstreamer",
-                          threaded=False, timeout=1.0, max_frames=30, reconnect=FAST), echo=lines.append)
+                          threaded=False, timeout=1.0, max_frames=120, reconnect=FAST), echo=lines.append)
     finally:
         stop.set()
         os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # release a writer blocked in open()
         th.join(5)
-    assert s["frames"] == 30 and s["reconnects"] >= 1, (s, lines)
+    assert s["frames"] == 120 and s["reconnects"] >= 1, (s, lines)
     assert any(x.startswith("source lost (") and "no frame from" in x for x in lines), lines
 
 
