@@ -395,9 +395,8 @@ def test_watchdog_stops_being_fed_when_the_loop_stalls(seeded_onnx, tmp_path, no
         assert p.poll() is None
         pings = [t for t, m in receive(0.0) if m == "WATCHDOG=1"]
         flowing = [t for t in pings if t_stop - 1.0 <= t < t_stop]
-        stalled = [t for t in pings if t > t_stop]
-        assert len(flowing) >= 4, pings
-        assert stalled and time.monotonic() - stalled[-1] > 1.5, "watchdog still fed while the loop is blocked"
+        assert len(flowing) >= 4, pings  # WATCHDOG_USEC/2 = 0.1 s apart while frames flow
+        assert time.monotonic() - pings[-1] > 2.5, "watchdog still fed while the loop is blocked"
         t_resume = time.monotonic()
         drain(1.0)
         assert [t for t, m in receive(0.0) if m == "WATCHDOG=1" and t > t_resume], "pings did not resume"
