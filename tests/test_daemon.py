@@ -446,3 +446,24 @@ def test_live_view_answers_while_edge_run_serves(face_video, seeded_onnx, tmp_pa
     assert p.returncode == 0 and "live view: {}/".format(base) in err, err
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/status.json", timeout=2)  # closed with the run
+
+
+def test_jtop_telemetry_goes_into_the_log_and_the_summary(seeded_onnx, tmp_path, monkeypatch):
+    """The run with jtop's documented surface (jetson-stats needs a Jetson): readings every N frames in
+    the JSONL, the run's power summary and energy per frame in the summary line."""
+    import types
+
+    from tests.test_telemetry import FakeJtop
+
+    monkeypatch.setitem(sys.modules, "jtop", types.SimpleNamespace(jtop=FakeJtop))
+    monkeypatch.setattr("edge.daemon.JTOP_SOCKET", str(tmp_path))  # "the jtop service is there"
+    log = tmp_path / "frames.jsonl"
+    s = run(RunConfig(source="test://ball?frames=12", width=160, height=120, model=seeded_onnx, headless=True,
+                      log=str(log), telemetry_every=4))
+    frames, summary = frame_lines(str(log))
+    with_tm = [f["frame"] for f in frames if "telemetry" in f]
+    assert with_tm == [3, 7, 11]  # every 4th frame
+    t = frames[3]["telemetry"]
+    assert t["power"]["total_mw"] == 4500.0 and t["nvpmodel"] == "MAXN" and t["temperature_c"]["CPU"] == 41.5
+    assert summary[0]["telemetry"]["power_mw"]["mean"] == 4500.0
+    assert s["energy_mj_per_frame"] == pytest.approx(4500.0 / s["mean_fps"], rel=0.01)
