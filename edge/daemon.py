@@ -212,6 +212,7 @@ class Daemon:
         self.frames = 0
         self.state = self.server = self.telemetry = None
         self._seen = {"dropped_frames": 0, "decode_errors": 0}
+        self._last_extend = 0.0
         self.notify = Notifier()
         if cfg.serve.address:
             from edge.serve import LiveState, check_serve, start_server
@@ -237,8 +238,16 @@ class Daemon:
 
     def slow_start(self, what: str) -> None:
         """Before slow start-up work: ask systemd for more time and say why."""
+        self._last_extend = time.monotonic()
         self.notify.extend_timeout(SLOW_START_S)
         self.notify.status(what)
+
+    def _waiting(self) -> None:
+        """While a source is retried: feed the watchdog; before the first frame keep start-up from timing out."""
+        self.notify.watchdog()
+        now = time.monotonic()
+        if self.frames == 0 and now - self._last_extend > SLOW_START_S / 4:
+            self.slow_start("waiting for the source")
 
     def start_telemetry(self) -> None:
         """jtop polling when its service is there (a Jetson with jetson-stats); silent elsewhere."""
@@ -252,7 +261,7 @@ class Daemon:
             if self.state is not None:
                 self.state.count("reconnects")
         src = ReopeningSource(open_fn, uri, source_kind(uri), self.cfg.loop, self.cfg.reconnect, self.stop, self.echo,
-                              tick=self.notify.watchdog, on_reopen=reopened)
+                              tick=self._waiting, on_reopen=reopened)
         return src.start(self.cfg.wait_for_source)
 
     def frame(self, record: Dict[str, Any], view, labels, source) -> None:
