@@ -98,7 +98,9 @@ def main():
     ap.add_argument("--clip-frames", type=int, default=50, help="frames per loop of the clip (one reopen each)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--model", default="", help="classifier (default: the bundled model)")
-    ap.add_argument("--warmup", type=int, default=1000, help="frames before the baseline is taken")
+    ap.add_argument("--warmup", type=int, default=2000, help="frames before the baseline is taken")
+    ap.add_argument("--no-clients", action="store_true", help="serve, but with no HTTP client (isolates leaks)")
+    ap.add_argument("--no-serve", action="store_true", help="no live view at all")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="edge-soak-")
@@ -126,7 +128,7 @@ def main():
                 break
             for k in notes:
                 notes[k] += msg.startswith(k)
-        if frame.index == 10:
+        if frame.index == 10 and not (a.no_clients or a.no_serve):
             clients("http://127.0.0.1:{}/".format(port), stop, counts)
         if frame.index + 1 in (a.warmup, a.frames):
             samples[frame.index + 1] = (rss_mb(), fds(), time.monotonic())
@@ -134,7 +136,8 @@ def main():
     cfg = RunConfig(source=clip, model=a.model, headless=True, loop=True, capture="gstreamer", threaded=True,
                     max_frames=a.frames, log=os.path.join(tmp, "frames.jsonl"), log_max_mb=1.0, log_keep=3,
                     summary_every=0, reconnect=BackoffConfig(initial=0.1, max_delay=1.0))
-    cfg.serve.address = "127.0.0.1:{}".format(port)
+    if not a.no_serve:
+        cfg.serve.address = "127.0.0.1:{}".format(port)
     s = run(cfg, on_frame=on_frame)
     stop.set()
     (rss0, fd0, t0), (rss1, fd1, t1) = samples[a.warmup], samples[a.frames]

@@ -15,6 +15,7 @@ Which faults are ridden out (the rest end the run with one clear line):
   or a vanished file is ridden out like a camera;
 * at start-up a source that cannot be opened fails at once unless ``--wait-for-source``.
 """
+import gc
 import os
 import signal
 import tempfile
@@ -190,6 +191,8 @@ class ReopeningSource(Source):
                 inner.close()
             except Exception as e:  # a dying camera may fail to close; reopening matters more
                 self._echo("closing the failed source: {}".format(e))
+            del inner
+            gc.collect()  # finalize the old pipeline now (its bus sockets, buffers), not at some later GC
 
     def describe(self) -> str:
         return self.inner.describe() if self.inner is not None else self._described
