@@ -467,3 +467,19 @@ def test_jtop_telemetry_goes_into_the_log_and_the_summary(seeded_onnx, tmp_path,
     assert t["power"]["total_mw"] == 4500.0 and t["nvpmodel"] == "MAXN" and t["temperature_c"]["CPU"] == 41.5
     assert summary[0]["telemetry"]["power_mw"]["mean"] == 4500.0
     assert s["energy_mj_per_frame"] == pytest.approx(4500.0 / s["mean_fps"], rel=0.01)
+
+
+def test_reopening_leaks_no_descriptors(seeded_onnx, tmp_path):
+    """Each loop of a GStreamer file source is a new pipeline: the old one (bus sockets, threads) must be
+    gone at once, not at some later garbage collection (found by bench/daemon_soak.py)."""
+    clip = str(tmp_path / "clip.mkv")
+    _mkv(clip, frames=10)
+    counts = {}
+
+    def on_frame(frame, boxes, results):
+        if frame.index in (45, 195):
+            counts[frame.index] = len(os.listdir("/proc/self/fd"))
+
+    s = run(RunConfig(source=clip, model=seeded_onnx, headless=True, loop=True, capture="gstreamer", max_frames=200),
+            on_frame=on_frame)
+    assert s["frames"] == 200 and counts[195] <= counts[45], counts  # 15 reopens in between
