@@ -11,6 +11,7 @@ frame loop after a warm-up and at the end.
 import argparse
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def main():
     print("PASS" if ok else "FAIL", "memory growth {:+.2f} MB (limit 5), fds {} → {} (non-socket {} → {})".format(
         rss1 - rss0, len(fd0), len(fd1), len(files0), len(files1)))
     sd.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 
