@@ -178,11 +178,29 @@ def test_config_file_then_explicit_flags(cli, tmp_path, seeded_onnx, monkeypatch
     # what `edge config show` prints for the file is what runs; the token comes from the environment
     from edge.config import cli_overrides, load_config, merge_cli  # noqa: F401  (the same path as edge run)
 
-    monkeypatch.setenv("EDGE_SERVE_TOKEN", "t" * 20)
     r = cli(["config", "show", "--config", str(toml)])
     assert r.exit_code == 0 and "detect_every = 2" in r.output and "max_delay = 4.0" in r.output
-    r = cli(["run", "--config", str(toml), "--serve", "0.0.0.0:{}".format(free_port()), "--max-frames", "2"])
-    assert r.exit_code == 0, r.output  # allowed: EDGE_SERVE_TOKEN counts as --serve-token
+    monkeypatch.setenv("EDGE_SERVE_TOKEN", "short")  # read as --serve-token (checked, so nothing listens)
+    r = cli(["run", "--config", str(toml), "--serve", "0.0.0.0:8080"])
+    assert r.exit_code == 2 and "expected --serve-token of at least 16 characters, found 5" in r.output, r.output
+
+
+def test_service_exec_start_runs_the_installed_config(cli, tmp_path, seeded_onnx):
+    """`edge service install` writes ExecStart=... run --config /etc/edge/config.toml: run exactly that."""
+    import shlex
+
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text('source = "test://ball?frames=3"\nmodel = "{}"\nwidth = 160\nheight = 120\nheadless = true\n'
+                   .format(seeded_onnx))
+    root = tmp_path / "root"
+    r = cli(["service", "install", "--apply", "--root", str(root), "--config-from", str(cfg),
+             "--exec", sys.executable])
+    assert r.exit_code == 0, r.output
+    unit = (root / "etc/systemd/system/edge.service").read_text()
+    exec_start = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.M).group(1))
+    assert exec_start[1:] == ["run", "--config", "/etc/edge/config.toml"]
+    r = cli(["run", "--config", str(root / "etc/edge/config.toml"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output.strip().splitlines()[-1])["frames"] == 3, r.output
 
 
 def test_deploy_doc_config_loads_as_the_service_runs_it():

@@ -56,7 +56,8 @@ def run(
                                                           "OpenCV's CAP_GSTREAMER) or opencv."),
     threaded: bool = typer.Option(True, "--threaded/--no-threaded", help="Capture in its own thread (a camera "
                                                                          "never stalls; stale frames dropped)."),
-    loop: bool = typer.Option(False, "--loop", help="Start a video file or image folder again at its end."),
+    loop: bool = typer.Option(False, "--loop", help="Start a video file or image folder again at its end (and "
+                                                          "reopen it after an error, like a camera)."),
     headless: bool = typer.Option(False, "--headless", help="No window (automatic when there is no display)."),
     save: str = typer.Option("", "--save", help="Write the annotated video to this .mp4 (hardware encoder on a "
                                                 "Jetson)."),
