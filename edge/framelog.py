@@ -9,7 +9,6 @@ One line per frame::
 
 and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns.
 """
-import io
 import json
 import time
 from collections import OrderedDict
@@ -55,15 +54,18 @@ def format_summary(s: Dict) -> str:
 
 
 class FrameLog:
-    """Collects per-frame timings; writes JSONL when ``path`` is given; echoes a line every ``every`` s."""
+    """Collects per-frame timings; writes JSONL when ``path`` is given (rotated past ``max_bytes``, ``keep``
+    old files); echoes a line every ``every`` s."""
 
     def __init__(self, path: str = "", every: float = 5.0, echo: Optional[Callable[[str], None]] = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, max_bytes: int = 0, keep: int = 5):
+        from edge.logrotate import RotatingFile
+
         self.path = path
         self.every = every
         self.echo = echo
         self._clock = clock
-        self._fh = io.open(path, "w", encoding="utf-8") if path else None
+        self._fh = RotatingFile(path, max_bytes, keep) if path else None  # line-buffered, rotated by size
         self.stats = StageStats()
         self.frames = 0
         self.faces = 0

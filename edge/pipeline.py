@@ -6,12 +6,14 @@
 ``RunConfig.from_dict`` (a TOML table, say) refuses unknown keys.
 """
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from edge.errors import InputError, UsageError
+from edge.reconnect import BackoffConfig
+from edge.serve import ServeConfig
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "models", "zoo", "mask_default.onnx")
@@ -48,6 +50,12 @@ class RunConfig:
     log: str = ""
     summary_every: float = 5.0
     timeout: float = 10.0
+    wait_for_source: bool = False  # at start-up, retry a source that cannot be opened yet (back-off)
+    log_max_mb: float = 0.0      # rotate the JSONL log past this size (0: never)
+    log_keep: int = 5            # rotated logs kept (frames.jsonl.1 … .N)
+    telemetry_every: int = 30    # jtop readings into the JSONL every N frames (0: off)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    reconnect: BackoffConfig = field(default_factory=BackoffConfig)
 
     def __post_init__(self):
         self.labels = tuple(self.labels or ())
@@ -62,6 +70,12 @@ class RunConfig:
              (self.width, self.height, self.fps)),
             (self.timeout > 0, "timeout", "> 0 seconds", self.timeout),
             (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)", self.threads),
+            (self.log_max_mb >= 0 and self.log_keep >= 0, "log_max_mb/log_keep", "≥ 0",
+             (self.log_max_mb, self.log_keep)),
+            (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)", self.telemetry_every),
+            (self.reconnect.initial >= 0 and self.reconnect.factor >= 1 and self.reconnect.max_delay >= 0
+             and 0 <= self.reconnect.jitter < 1 and self.reconnect.attempts >= 0, "reconnect",
+             "initial ≥ 0, factor ≥ 1, max_delay ≥ 0, 0 ≤ jitter < 1, attempts ≥ 0", self.reconnect),
         ]
         for ok, key, expected, found in checks:
             if not ok:
@@ -72,14 +86,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "run config") -> "RunConfig":
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise UsageError("{}: unknown key '{}' (known: {})".format(source, unknown[0], ", ".join(known)))
-        try:
-            return cls(**dict(data))
-        except TypeError as e:
-            raise UsageError("{}: {}".format(source, e)) from None
+        """Strictly typed (see ``edge.config``): unknown keys and wrong types name the key."""
+        from edge.config import from_dict
+
+        return from_dict(cls, data, where=source + ": ")
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -128,34 +138,51 @@ def find_faces(image, index: int, detector, tracker, every: int):
 
 
 def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=None) -> Dict:
-    """Run until the stream ends, ``max_frames``, ``q``/Esc or Ctrl-C; return the summary."""
+    """Run until the stream ends, ``max_frames``, ``q``/Esc, SIGTERM or Ctrl-C; return the summary.
+
+    Start-up order: settings that can be wrong (log folder, --serve) are checked first, then the model
+    loads, then the source opens — a bad setting never leaves a half-started daemon (see edge.daemon).
+    """
+    from edge import sources
     from edge.backends import MetaOverrides, load_backend
+    from edge.daemon import Daemon
     from edge.detectors import create_detector
     from edge.framelog import FrameLog, frame_record
     from edge.overlay import banner_text, draw
     from edge.preprocess import preprocess, top1
-    from edge.sources import EndOfStream, open_source
+    from edge.reconnect import RetryStopped
+    from edge.sources import EndOfStream
     from edge.timing import FpsMeter, StageTimer
     from edge.track import BoxTracker
 
-    overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size)) if v})
-    backend = load_backend(cfg.model_path(), cfg.backend, overrides, {"threads": cfg.threads} if cfg.threads else {})
-    meta = backend.meta
-    detector = create_detector(cfg.detector, **cfg.detector_options())
-    tracker = BoxTracker(scale=cfg.detect_scale) if cfg.detect_every > 1 else None
-    source = open_source(cfg.source_uri(), cfg.width, cfg.height, cfg.fps, cfg.flip, cfg.capture, cfg.threaded,
-                         cfg.loop)
-    sink, log, stopped, ok = None, None, "end of stream", False
+    uri = cfg.source_uri()
+    daemon = Daemon(cfg, echo, info={"model": os.path.basename(cfg.model_path()), "source": uri})
+    backend = detector = source = sink = log = None
+    stopped, ok, summary = "end of stream", False, None
     try:
-        sink = make_sink(cfg, source, echo)
-        log = FrameLog(cfg.log, cfg.summary_every, echo)
+        daemon.slow_start("loading the model")
+        overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size)) if v})
+        backend = load_backend(cfg.model_path(), cfg.backend, overrides,
+                               {"threads": cfg.threads} if cfg.threads else {})
+        meta = backend.meta
+        detector = create_detector(cfg.detector, **cfg.detector_options())
+        tracker = BoxTracker(scale=cfg.detect_scale) if cfg.detect_every > 1 else None
+        daemon.slow_start("opening the source")
+        source = daemon.open_source(lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip,
+                                                                cfg.capture, cfg.threaded, cfg.loop),
+                                    uri)
+        sink = make_sink(cfg, source.inner, echo)
+        log = FrameLog(cfg.log, cfg.summary_every, echo, max_bytes=int(cfg.log_max_mb * 2 ** 20), keep=cfg.log_keep)
+        daemon.start_telemetry()
         fps = FpsMeter()
         while not cfg.max_frames or log.frames < cfg.max_frames:
+            if daemon.stop.is_set():
+                break
             t = StageTimer()
             with t.stage("capture_wait"):
                 try:
                     frame = source.read(cfg.timeout)
-                except EndOfStream:
+                except (EndOfStream, RetryStopped):
                     break
             with t.stage("detect"):
                 boxes, ids = find_faces(frame.image, frame.index, detector, tracker, cfg.detect_every)
@@ -168,28 +195,41 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=N
                 results = top1(logits, meta.labels)
             fps.tick()
             with t.stage("output"):
-                if sink is not None:
+                view = None
+                if sink is not None or daemon.serving:
                     banner = banner_text(fps.fps, t.total(), len(results), source.dropped)
-                    if not sink.write(draw(frame.image, boxes, results, meta.labels, banner)):
-                        stopped = "quit by the user"
-                        break
-            log.add(frame_record(frame.index, frame.t_capture, t.times, boxes, results, fps.fps,
-                                 source.dropped, source.corrupt, ids[:len(results)]))
+                    view = draw(frame.image, boxes, results, meta.labels, banner)
+                if sink is not None and not sink.write(view):
+                    stopped = "quit by the user"
+                    break
+            record = frame_record(frame.index, frame.t_capture, t.times, boxes, results, fps.fps,
+                                  source.dropped, source.corrupt, ids[:len(results)])
+            daemon.frame(record, view, [r[0] for r in results], source)
+            log.add(record)
             if on_frame is not None:
                 on_frame(frame, boxes, results)
         else:
             stopped = "--max-frames reached"
+        stopped = daemon.stop_reason or stopped
         ok = True
     except KeyboardInterrupt:
         stopped, ok = "interrupted", True
     finally:
-        source.close()
+        daemon.stopping()
+        if source is not None:
+            source.close()
         if sink is not None:
             sink.close(keep=ok)
-        summary = log.close({"stopped": stopped, "source": source.describe(), "backend": backend.info(),
-                             "detector": detector.info()}) if log is not None else None
-        backend.close()
-        detector.close()
+        if log is not None:
+            extra = {"stopped": stopped, "source": source.describe(), "backend": backend.info(),
+                     "detector": detector.info(), "reconnects": source.reconnects}
+            extra.update(daemon.summary_extra(log.summary()["mean_fps"]))
+            summary = log.close(extra)
+        if backend is not None:
+            backend.close()
+        if detector is not None:
+            detector.close()
+        daemon.close()
     return summary
 
 

@@ -78,11 +78,16 @@ def check_serve(address: str, token: Optional[str]) -> Tuple[str, int]:
 def frame_facts(record: Mapping[str, Any]) -> Tuple[Dict[str, float], List[str]]:
     """(stage → milliseconds, class label of each face) from a frame record.
 
-    Reads ``stages_ms`` (or ``latency_ms``) and ``faces`` / ``detections`` (dicts with ``label``).
+    Reads the ``edge run`` record (``ms`` and ``labels``, see edge.framelog) or ``stages_ms`` /
+    ``latency_ms`` and ``faces`` / ``detections`` as lists of dicts with ``label``.
     """
-    stages = record.get("stages_ms", record.get("latency_ms")) or {}
+    stages = record.get("ms", record.get("stages_ms", record.get("latency_ms"))) or {}
     faces = record.get("faces", record.get("detections")) or []
-    labels = [str(f["label"]) for f in faces if isinstance(f, Mapping) and f.get("label") is not None]
+    if isinstance(record.get("labels"), list):
+        labels = [str(x) for x in record["labels"]]
+    else:
+        labels = [str(f["label"]) for f in faces if isinstance(f, Mapping) and f.get("label") is not None] \
+            if isinstance(faces, list) else []
     return {str(k): float(v) for k, v in stages.items() if isinstance(v, (int, float))}, labels
 
 

@@ -218,12 +218,22 @@ def test_print_pipeline(cli, camera, first):
 
 
 def test_flags_map_one_to_one_onto_the_config():
-    from dataclasses import fields
+    from dataclasses import fields, is_dataclass
 
+    from edge.commands.run import CONFIG_KEYS, NOT_CONFIG
     from edge.commands.run import run as command
 
-    params = set(inspect.signature(command).parameters) - {"print_pipeline", "as_json", "camera"}
-    assert params | {"source"} == {f.name for f in fields(RunConfig)}
+    def keys(cls, prefix=""):
+        for f in fields(cls):
+            sub = f.default_factory() if callable(f.default_factory) else None  # type: ignore[misc]
+            if is_dataclass(sub):
+                yield from keys(type(sub), prefix + f.name + ".")
+            else:
+                yield prefix + f.name
+
+    params = set(inspect.signature(command).parameters) - set(NOT_CONFIG) - {"ctx"}
+    flags = [CONFIG_KEYS.get(p, p) for p in params]
+    assert len(set(flags)) == len(flags) and set(flags) == set(keys(RunConfig))
 
 
 def test_config_from_dict_refuses_unknown_keys():

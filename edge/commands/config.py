@@ -6,9 +6,8 @@ import typer
 
 config_app = typer.Typer(help="Config files: check one and print the effective settings.", no_args_is_help=True)
 
-# The dataclass `edge config show` reads by default. Until the run config exists this is the daemon's
-# own sections; at merge it becomes the run config ("edge.commands.run:RunConfig" or similar).
-DEFAULT_SCHEMA = "edge.daemon_config:DaemonConfig"
+# The dataclass `edge config show` reads by default: the run config (`edge run --config FILE`).
+DEFAULT_SCHEMA = "edge.pipeline:RunConfig"
 
 
 def register(app: typer.Typer) -> None:

@@ -4,12 +4,25 @@ from typing import List, Optional
 
 import typer
 
+# Flags whose config key differs from the parameter name (the rest map by name onto RunConfig).
+CONFIG_KEYS = {"camera": "source", "serve": "serve.address", "serve_token": "serve.token",
+               "reconnect_initial": "reconnect.initial", "reconnect_factor": "reconnect.factor",
+               "reconnect_max_delay": "reconnect.max_delay", "reconnect_jitter": "reconnect.jitter",
+               "reconnect_attempts": "reconnect.attempts"}
+NOT_CONFIG = ("config", "print_pipeline", "as_json")
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
 def run(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Option(None, "--config", help="Read the settings from this TOML/YAML file "
+                                                               "(keys = the flags' long names with _ for -; "
+                                                               "[serve] and [reconnect] sections); flags given "
+                                                               "on the command line override it. "
+                                                               "`edge config show` prints every key."),
     camera: str = typer.Option("", "--camera", "--source", "-c",
                                help="What to read: csi, csi://N (Jetson CSI camera), usb, N, /dev/videoN "
                                     "(webcam), rtsp://…, test:// or test://ball?frames=N (GStreamer test "
@@ -50,7 +63,8 @@ def run(
                                                           "OpenCV's CAP_GSTREAMER) or opencv."),
     threaded: bool = typer.Option(True, "--threaded/--no-threaded", help="Capture in its own thread (a camera "
                                                                          "never stalls; stale frames dropped)."),
-    loop: bool = typer.Option(False, "--loop", help="Start a video file or image folder again at its end."),
+    loop: bool = typer.Option(False, "--loop", help="Start a video file or image folder again at its end (and "
+                                                          "reopen it after an error, like a camera)."),
     headless: bool = typer.Option(False, "--headless", help="No window (automatic when there is no display)."),
     save: str = typer.Option("", "--save", help="Write the annotated video to this .mp4 (hardware encoder on a "
                                                 "Jetson)."),
@@ -58,7 +72,32 @@ def run(
     log: str = typer.Option("", "--log", help="Write one JSON line per frame (stage times, faces, labels) here."),
     summary_every: float = typer.Option(5.0, "--summary-every", help="Print a progress line every N seconds "
                                                                      "(0: never)."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for a frame before giving up."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for a frame; then a camera is "
+                                                          "reopened, a file ends the run with an error."),
+    wait_for_source: bool = typer.Option(False, "--wait-for-source", help="At start-up, keep retrying a source "
+                                                                          "that cannot be opened yet (with the "
+                                                                          "reconnect back-off) instead of failing."),
+    log_max_mb: float = typer.Option(0.0, "--log-max-mb", help="Rotate the --log file past this many MB "
+                                                               "(frames.jsonl → frames.jsonl.1 …; 0: never)."),
+    log_keep: int = typer.Option(5, "--log-keep", help="Rotated log files to keep."),
+    telemetry_every: int = typer.Option(30, "--telemetry-every", help="Every N frames, jtop power, temperatures, "
+                                                                      "GPU load, power mode and clocks go into "
+                                                                      "the log (Jetson with jetson-stats; 0: off)."),
+    serve: Optional[str] = typer.Option(None, "--serve", help="Serve the live view (page, /stream.mjpg, "
+                                                              "/status.json, /metrics) on HOST:PORT, e.g. "
+                                                              "127.0.0.1:8080; other hosts need a token."),
+    serve_token: Optional[str] = typer.Option(None, "--serve-token", envvar="EDGE_SERVE_TOKEN",
+                                              help="Token clients must send (≥ 16 characters; required for "
+                                                   "anything but localhost). Also read from EDGE_SERVE_TOKEN."),
+    reconnect_initial: float = typer.Option(0.5, "--reconnect-initial", help="Seconds before the first attempt "
+                                                                             "to reopen a failed camera."),
+    reconnect_factor: float = typer.Option(2.0, "--reconnect-factor", help="Back-off growth per failed attempt."),
+    reconnect_max_delay: float = typer.Option(30.0, "--reconnect-max-delay", help="Longest wait between attempts "
+                                                                                  "(seconds)."),
+    reconnect_jitter: float = typer.Option(0.0, "--reconnect-jitter", help="Randomise each wait by ± this "
+                                                                           "fraction (0–1)."),
+    reconnect_attempts: int = typer.Option(0, "--reconnect-attempts", help="Give up after N failed attempts "
+                                                                           "(0: retry forever, for a service)."),
     print_pipeline: bool = typer.Option(False, "--print-pipeline", help="Print the capture pipeline for the "
                                                                         "source and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -68,18 +107,14 @@ def run(
     Example: edge run --camera csi --detect-every 3 --log frames.jsonl
     Example: edge run --headless --max-frames 200     (the bundled sample video and model)
     Example: edge run --detector blazeface --blazeface-grid 3x2 --log frames.jsonl
+    Example: edge run --config /etc/edge/config.toml --serve 127.0.0.1:8080   (as the service runs it)
     """
+    from edge.config import cli_overrides, load_config, merge_cli
     from edge.pipeline import RunConfig, describe_source
     from edge.pipeline import run as run_pipeline
 
-    cfg = RunConfig(
-        source=camera, model=model, backend=backend, threads=threads, labels=tuple(labels or ()),
-        input_size=tuple(input_size or ()), detector=detector, detect_scale=detect_scale,
-        min_neighbors=min_neighbors, min_size=min_size, scale_factor=scale_factor, cascade=cascade,
-        blazeface_model=blazeface_model, blazeface_grid=blazeface_grid,
-        detect_every=detect_every, width=width, height=height, fps=fps, flip=flip, capture=capture,
-        threaded=threaded, loop=loop, headless=headless, save=save, max_frames=max_frames, log=log,
-        summary_every=summary_every, timeout=timeout)
+    cfg = load_config(config, RunConfig) if config else RunConfig()
+    cfg = merge_cli(cfg, cli_overrides(ctx, CONFIG_KEYS, exclude=NOT_CONFIG))
     if print_pipeline:
         typer.echo(describe_source(cfg))
         return

@@ -81,4 +81,5 @@ class ThreadedSource(Source):
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=self._read_timeout + 1.0)
+        self._slot = None  # a stored exception's traceback points back here: break the cycle
         self.inner.close()

@@ -1,0 +1,313 @@
+"""The long-running side of ``edge run``: start-up checks, signals, systemd, live view, telemetry, and a
+source that is reopened with back-off when it fails.
+
+    daemon = Daemon(cfg, echo)       # checks the log folder, binds --serve, traps SIGTERM/SIGINT: before
+    ...                              # the model and the camera open, so a bad setting never half-starts
+    source = daemon.open_source()    # ReopeningSource
+    for each frame: daemon.frame(record, view, labels)   # watchdog, READY=1, STATUS=, publish, telemetry
+    daemon.close(summary)            # STOPPING=1, server closed, telemetry stopped, signals restored
+
+Which faults are ridden out (the rest end the run with one clear line):
+
+* a camera or stream (csi, usb, rtsp, and the test:// stand-in) that errors, times out or ends is
+  reopened with ``cfg.reconnect`` back-off; the CSI hint (restart nvargus-daemon) is logged;
+* a video file or folder ends the run at its end (exit 0) unless ``--loop``; with ``--loop`` an error
+  or a vanished file is ridden out like a camera;
+* at start-up a source that cannot be opened fails at once unless ``--wait-for-source``.
+"""
+import gc
+import os
+import signal
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+from edge.errors import EdgeError, InputError
+from edge.reconnect import RetryStopped, backoff_delay, reopen_hint, retry_open
+from edge.sources.base import EndOfStream, Frame, Source
+
+STATUS_EVERY = 30  # frames between systemd STATUS= lines
+CAMERAS = ("csi", "usb", "rtsp")
+JTOP_SOCKET = "/run/jtop.sock"
+SLOW_START_S = 600  # EXTEND_TIMEOUT_USEC while the model loads (a TensorRT engine on a Nano is slow)
+
+
+def check_log_path(path: str) -> None:
+    """InputError unless a log file can be created at ``path`` (tried with a probe file, as root too)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError("expected an existing folder for --log, found nothing at '{}'".format(folder))
+    if os.path.isdir(path):
+        raise InputError("expected a file path for --log, found the folder '{}'".format(path))
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".edge-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise InputError("cannot write the log in '{}': {} (under systemd use /var/log/edge)".format(
+            folder, e.strerror or e)) from None
+
+
+def reopen_policy(kind: str, loop: bool):
+    """(reopen on a read error, reopen at the end of the stream) for a source kind — a pure rule."""
+    return kind in CAMERAS + ("test",) or loop, kind in CAMERAS or loop
+
+
+def source_kind(uri: str) -> str:
+    """The URI's kind (edge.sources.uri.KINDS); a path that does not exist yet counts as a file."""
+    from edge.sources.uri import IMAGE_SUFFIXES, parse_uri
+
+    try:
+        return parse_uri(uri).kind
+    except InputError:
+        return "image" if uri.lower().endswith(IMAGE_SUFFIXES) else "video"
+
+
+def energy_per_frame_mj(power_mw: Optional[float], fps: float) -> Optional[float]:
+    """Mean board power (mW) / frames per second = millijoules per frame; None where power is unknown."""
+    if power_mw is None or fps <= 0:
+        return None
+    return round(power_mw / fps, 2)
+
+
+def live_telemetry(sample: Dict[str, Any]) -> Dict[str, Any]:
+    """A jtop sample (``edge.telemetry.parse_jetson``) in the shape ``LiveState.set_telemetry`` takes."""
+    rails = {k: v / 1000.0 for k, v in (sample.get("power") or {}).get("rails_mw", {}).items() if v is not None}
+    total = (sample.get("power") or {}).get("total_mw")
+    if total is not None:
+        rails["total"] = total / 1000.0
+    gpu = sample.get("gpu_load")
+    return {"power_w": rails, "temperature_c": sample.get("temperature_c") or {},
+            "gpu_load": gpu / 100.0 if gpu is not None else None, "nvpmodel": sample.get("nvpmodel"),
+            "jetson_clocks": sample.get("jetson_clocks"), "clocks": sample.get("clocks")}
+
+
+class ReopeningSource(Source):
+    """A source opened by ``open_fn`` and opened again (with back-off) when it fails or ends.
+
+    Frames are renumbered so indices keep counting across reopenings; ``corrupt``/``dropped`` add up.
+    ``tick`` is called while waiting (feed the watchdog); ``on_reopen(reason)`` after each reconnect.
+    """
+
+    def __init__(self, open_fn: Callable[[], Source], uri: str, kind: str, loop: bool, backoff, stop,
+                 echo: Callable[[str], None], tick: Callable[[], Any] = lambda: None,
+                 on_reopen: Callable[[str], Any] = lambda reason: None):
+        super().__init__(uri)
+        self._open, self.kind, self.backoff, self.stop = open_fn, kind, backoff, stop
+        self.reopen_on_error, self.reopen_at_end = reopen_policy(kind, loop)
+        self.loop = loop
+        self._echo, self._tick, self._on_reopen = echo, tick, on_reopen
+        self.inner = None  # type: Optional[Source]
+        self.reconnects = 0
+        self._past = [0, 0]  # corrupt, dropped of closed sources
+        self._since_open = 0
+        self._empty_restarts = 0
+        self._described = "source '{}'".format(uri)
+
+    @property
+    def corrupt(self):
+        return self._past[0] + (self.inner.corrupt if self.inner is not None else 0)
+
+    @corrupt.setter
+    def corrupt(self, value):
+        pass
+
+    @property
+    def dropped(self):
+        return self._past[1] + (self.inner.dropped if self.inner is not None else 0)
+
+    @dropped.setter
+    def dropped(self, value):
+        pass
+
+    def start(self, wait: bool) -> "ReopeningSource":
+        """Open the source; with ``wait`` keep retrying (back-off) instead of failing."""
+        self.inner = self._retry() if wait else self._open()
+        self.name = getattr(self.inner, "name", self.name)
+        return self
+
+    def read(self, timeout: float = 5.0) -> Frame:
+        while True:
+            try:
+                frame = self.inner.read(timeout)
+                self._since_open += 1
+                out = frame._replace(index=self._index)
+                self._index += 1
+                return out
+            except EndOfStream:
+                if not self.reopen_at_end:
+                    raise
+                reason, count = "end of stream", not self.loop
+            except EdgeError as e:
+                if not self.reopen_on_error:
+                    raise
+                reason, count = str(e), True
+            self._reopen(reason, count)
+
+    def _reopen(self, reason: str, count: bool) -> None:
+        if count:
+            self._echo("source lost ({}); reopening {}".format(reason, self.uri))
+        self._close_inner()  # may block while a hung element lets go: the watchdog is not fed meanwhile
+        if self._since_open == 0:  # opened but gave nothing: do not spin, back off
+            self._empty_restarts += 1
+            self._sleep(backoff_delay(self._empty_restarts, self.backoff.initial, self.backoff.factor,
+                                      self.backoff.max_delay))
+        else:
+            self._empty_restarts = 0
+        self.inner = self._retry()
+        self._since_open = 0
+        if count:
+            self.reconnects += 1
+            self._on_reopen(reason)
+            self._echo("source back: {}".format(self.inner.describe()))
+
+    def _retry(self) -> Source:
+        def on_retry(attempt, delay, err):
+            self._echo("cannot open {} (attempt {}): {}; retrying in {:.1f} s. Hint: {}".format(
+                self.uri, attempt, err, delay, reopen_hint(self.uri)))
+        return retry_open(self._open, self.backoff, stop=self.stop, on_retry=on_retry, retry_on=(EdgeError,),
+                          sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait in slices, feeding ``tick`` (the watchdog: the process is alive, retrying on schedule)."""
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            self._tick()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, 1.0))
+        raise RetryStopped("stopped while waiting for the source")
+
+    def _close_inner(self) -> None:
+        if self.inner is not None:
+            self._past = [self._past[0] + self.inner.corrupt, self._past[1] + self.inner.dropped]
+            inner, self.inner = self.inner, None
+            self._described = inner.describe()
+            try:
+                inner.close()
+            except Exception as e:  # a dying camera may fail to close; reopening matters more
+                self._echo("closing the failed source: {}".format(e))
+            del inner
+            gc.collect()  # finalize the old pipeline now (its bus sockets, buffers), not at some later GC
+
+    def describe(self) -> str:
+        return self.inner.describe() if self.inner is not None else self._described
+
+    def close(self) -> None:
+        self._close_inner()
+
+
+class Daemon:
+    """Everything around the frame loop that a service needs; each part is off unless configured."""
+
+    def __init__(self, cfg, echo: Optional[Callable[[str], None]] = None, info: Optional[Dict[str, str]] = None):
+        from edge.sdnotify import Notifier
+
+        self.cfg = cfg
+        self.echo = echo or (lambda line: None)
+        check_log_path(cfg.log)
+        self.stop = threading.Event()
+        self.stop_reason = ""
+        self.frames = 0
+        self.state = self.server = self.telemetry = None
+        self._seen = {"dropped_frames": 0, "decode_errors": 0}
+        self._last_extend = 0.0
+        self.notify = Notifier()
+        if cfg.serve.address:
+            from edge.serve import LiveState, check_serve, start_server
+
+            check_serve(cfg.serve.address, cfg.serve.token)  # before prometheus_client is even needed
+            self.state = LiveState(info=info or {})
+            self.server = start_server(self.state, cfg.serve.address, cfg.serve.token)
+            self.echo("live view: {}".format(self.server.url))
+        self._old_handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    @property
+    def serving(self) -> bool:
+        return self.state is not None
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user means it
+        self.stop_reason = signal.Signals(signum).name
+        self.stop.set()
+
+    def slow_start(self, what: str) -> None:
+        """Before slow start-up work: ask systemd for more time and say why."""
+        self._last_extend = time.monotonic()
+        self.notify.extend_timeout(SLOW_START_S)
+        self.notify.status(what)
+
+    def _waiting(self) -> None:
+        """While a source is retried: feed the watchdog; before the first frame keep start-up from timing out."""
+        self.notify.watchdog()
+        now = time.monotonic()
+        if self.frames == 0 and now - self._last_extend > SLOW_START_S / 4:
+            self.slow_start("waiting for the source")
+
+    def start_telemetry(self) -> None:
+        """jtop polling when its service is there (a Jetson with jetson-stats); silent elsewhere."""
+        if self.cfg.telemetry_every and os.path.exists(JTOP_SOCKET):
+            from edge.telemetry import Telemetry
+
+            self.telemetry = Telemetry(interval=1.0).start()
+
+    def open_source(self, open_fn: Callable[[], Source], uri: str) -> ReopeningSource:
+        def reopened(reason):
+            if self.state is not None:
+                self.state.count("reconnects")
+        src = ReopeningSource(open_fn, uri, source_kind(uri), self.cfg.loop, self.cfg.reconnect, self.stop, self.echo,
+                              tick=self._waiting, on_reopen=reopened)
+        return src.start(self.cfg.wait_for_source)
+
+    def frame(self, record: Dict[str, Any], view, labels, source) -> None:
+        """After each processed frame (before it is logged: telemetry goes into its record)."""
+        self.notify.watchdog()
+        self.frames += 1
+        if self.frames == 1:
+            self.notify.ready("running: first frame processed")
+        elif self.frames % STATUS_EVERY == 0:
+            self.notify.status("frame {}: {:.1f} FPS, {:.1f} ms/frame, {} dropped, {} corrupt".format(
+                record["frame"], record["fps"], record["ms"]["total"], record["dropped"], record["corrupt"]))
+        every = self.cfg.telemetry_every
+        sample = self.telemetry.last if self.telemetry is not None and every and self.frames % every == 0 else None
+        if sample is not None:
+            record["telemetry"] = sample
+        if self.state is not None:
+            import cv2
+
+            ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 80]) if view is not None else (0, None)
+            self.state.publish(jpeg.tobytes() if ok else None, record, stages_ms=record["ms"], labels=labels)
+            for name, now in (("dropped_frames", source.dropped), ("decode_errors", source.corrupt)):
+                if now > self._seen[name]:
+                    self.state.count(name, now - self._seen[name])
+                    self._seen[name] = now
+            if sample is not None:
+                self.state.set_telemetry(live_telemetry(sample))
+
+    def summary_extra(self, mean_fps: float) -> Dict[str, Any]:
+        if self.telemetry is None:
+            return {}
+        tm = self.telemetry.summary()
+        power = (tm.get("power_mw") or {}).get("mean")
+        return {"telemetry": tm, "energy_mj_per_frame": energy_per_frame_mj(power, mean_fps)}
+
+    def stopping(self) -> None:
+        self.notify.stopping("stopping: " + (self.stop_reason or "end of run"))
+
+    def close(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.stop()
+        if self.server is not None:
+            self.server.close()
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old)
+        self._old_handlers = {}
+        self.notify.close()
