@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from edge import __version__
 from edge.errors import EdgeError
 
-COMMANDS = ("profile",)
+COMMANDS = ("profile", "data", "train")
 
 
 class _EdgeGroup(TyperGroup):

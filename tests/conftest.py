@@ -64,3 +64,14 @@ def cli():
 
     runner = CliRunner()
     return lambda args: runner.invoke(app, args)
+
+
+@pytest.fixture(scope="session")
+def tiny_faces(tmp_path_factory):
+    """A tiny real-face mask dataset (offline): 14 people × 2 images per class, 64×64 crops."""
+    pytest.importorskip("skimage")
+    from models.synth import synthesize
+
+    root = str(tmp_path_factory.mktemp("faces") / "faces")
+    synthesize(root, per_face=2, size=64, seed=0, cache=None, fetch=False, lfw=12, progress=False)
+    return root
