@@ -28,8 +28,8 @@ class Row(NamedTuple):
 @dataclass(frozen=True)
 class Recipe:
     teacher_epochs: int = 10
-    student_epochs: int = 10
-    finetune_epochs: int = 4
+    student_epochs: int = 8
+    finetune_epochs: int = 3
     students: Tuple[str, ...] = ("medium", "small")
     ratios: Tuple[float, ...] = (0.3, 0.5, 0.7)
     temperature: float = 4.0
@@ -37,7 +37,7 @@ class Recipe:
     batch_size: int = 32
     lr: float = 3e-3
     finetune_lr: float = 1e-3  # after pruning: the weights are already trained
-    patience: int = 3
+    patience: int = 4
     seed: int = 0
     val: float = 0.15
     test: float = 0.15

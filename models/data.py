@@ -3,7 +3,7 @@
 Images are resized to the model's input size exactly as the device does it (``edge.preprocess``:
 area interpolation when shrinking) and normalised by ``edge.preprocess.normalize`` from the model's
 ``ModelMeta``, so training sees what inference sees. Augmentation (training split only): horizontal
-flip, random resized crop (scale 0.75–1), brightness/contrast/saturation jitter.
+flip, random resized crop (scale 0.75–1), brightness/contrast/saturation jitter, sometimes grey.
 """
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -92,6 +92,7 @@ class Augment:
     brightness: float = 0.25  # ± fraction
     contrast: float = 0.25
     saturation: float = 0.25
+    grey: float = 0.2  # probability of turning the image grey (grey cameras; most LFW faces are grey)
 
     def __call__(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         import cv2
@@ -109,7 +110,7 @@ class Augment:
         mean = x.mean()
         x = (x - mean) * rng.uniform(1 - self.contrast, 1 + self.contrast) + mean
         grey = x @ np.array([0.114, 0.587, 0.299], np.float32)
-        s = rng.uniform(1 - self.saturation, 1 + self.saturation)
+        s = 0.0 if rng.uniform() < self.grey else rng.uniform(1 - self.saturation, 1 + self.saturation)
         x = grey[..., None] + (x - grey[..., None]) * s
         return np.clip(x, 0, 255).astype(np.uint8)
 

@@ -207,14 +207,18 @@ def crop_face(img: np.ndarray, box: Sequence[int], rng: np.random.Generator, siz
 # ---------------------------------------------------------------- writer
 
 def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cache: Optional[str] = DEFAULT_CACHE,
-               fetch: bool = True, lfw: int = 100, force: bool = False, progress: bool = True) -> Dict:
+               fetch: bool = True, lfw: int = 100, force: bool = False, progress: bool = True,
+               colour_factor: int = 3) -> Dict:
     """Write ``out/with_mask`` and ``out/without_mask`` plus ``out/SOURCES.json``; returns the manifest.
+
+    Colour faces are rare next to the 100 grey LFW faces, so each gets ``colour_factor`` × ``per_face``
+    variants per class.
 
     The folder appears complete or not at all (written to a temporary sibling, then renamed).
     """
-    if per_face < 1 or size < 16 or not 0 <= lfw <= 100:
-        raise UsageError("expected --per-face ≥ 1, --size ≥ 16 and 0 ≤ --lfw ≤ 100, found {}, {}, {}".format(
-            per_face, size, lfw))
+    if per_face < 1 or size < 16 or not 0 <= lfw <= 100 or colour_factor < 1:
+        raise UsageError("expected --per-face ≥ 1, --size ≥ 16, 0 ≤ --lfw ≤ 100 and --colour-factor ≥ 1, found "
+                         "{}, {}, {}, {}".format(per_face, size, lfw, colour_factor))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not force:
         raise InputError("'{}' already exists and is not empty; choose a new folder or pass --force to "
                          "replace it".format(out))
@@ -225,9 +229,10 @@ def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cach
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".synth-")
     try:
-        counts = _write_all(tmp, faces, textures, per_face, size, seed, progress)
+        counts = _write_all(tmp, faces, textures, per_face, colour_factor, size, seed, progress)
         manifest = {
-            "generator": "edge data synth", "seed": seed, "per_face": per_face, "size": size,
+            "generator": "edge data synth", "seed": seed, "per_face": per_face, "colour_factor": colour_factor,
+            "size": size,
             "counts": counts, "people": len({f.person for f in faces}), "faces": len(faces),
             "mask_textures": {"insightface": len(textures), "procedural": list(TEXTURE_KINDS)},
             "sources": sorted({f.source for f in faces}),
@@ -244,7 +249,7 @@ def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cach
     return manifest
 
 
-def _write_all(root, faces, textures, per_face, size, seed, progress) -> Dict[str, int]:
+def _write_all(root, faces, textures, per_face, colour_factor, size, seed, progress) -> Dict[str, int]:
     from tqdm import tqdm
 
     counts = {"with_mask": 0, "without_mask": 0}
@@ -253,9 +258,10 @@ def _write_all(root, faces, textures, per_face, size, seed, progress) -> Dict[st
     rng = np.random.default_rng(seed)
     seen = {}
     for face in tqdm(faces, desc="synth", unit="face", disable=not progress):
+        n = per_face if face.grey else per_face * colour_factor
         k0 = seen.get(face.person, 0)  # several photos of one person: keep variant names unique
-        seen[face.person] = k0 + per_face
-        for k in range(k0, k0 + per_face):
+        seen[face.person] = k0 + n
+        for k in range(k0, k0 + n):
             plain = crop_face(face.image, face.box, rng, size)
             masked = crop_face(random_mask(face.image, face.box, rng, textures), face.box, rng, size)
             for cls, img, tag in (("without_mask", plain, "p"), ("with_mask", masked, "m")):

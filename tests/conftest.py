@@ -73,5 +73,6 @@ def tiny_faces(tmp_path_factory):
     from models.synth import synthesize
 
     root = str(tmp_path_factory.mktemp("faces") / "faces")
-    synthesize(root, per_face=2, size=64, seed=0, cache=None, fetch=False, lfw=12, progress=False)
+    synthesize(root, per_face=2, size=64, seed=0, cache=None, fetch=False, lfw=12, progress=False,
+               colour_factor=1)
     return root

@@ -89,3 +89,12 @@ def test_unreadable_image_is_named(tmp_path):
     samples = scan(str(tmp_path)).samples
     with pytest.raises(InputError, match="broken.jpg"):
         load_images(samples, (16, 16))
+
+
+def test_augment_can_turn_images_grey():
+    img = np.random.default_rng(1).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    grey = Augment(flip=0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, grey=1.0)
+    out = grey(img, np.random.default_rng(0)).astype(int)
+    assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
+    expected = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(int)
+    assert np.abs(out[..., 0] - expected).max() <= 1

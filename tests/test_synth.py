@@ -96,10 +96,10 @@ def test_cli_synth_and_info(tmp_path, cli):
     out = str(tmp_path / "faces")
     r = cli(["data", "synth", out, "--per-face", "1", "--lfw", "2", "--no-fetch", "--size", "32"])
     assert r.exit_code == 0, r.output
-    assert "4 faces of 4 people" in r.output
+    assert "4 faces of 4 people, with_mask 8, without_mask 8" in r.output  # 2 grey × 1 + 2 colour × 3
     r = cli(["data", "synth", out, "--no-fetch"])
     assert r.exit_code == 3 and "already exists" in r.output
     r = cli(["data", "info", out, "--json"])
     assert r.exit_code == 0
     info = json.loads(r.output)
-    assert sum(sum(s["images"].values()) for s in info["splits"].values()) == 8
+    assert sum(sum(s["images"].values()) for s in info["splits"].values()) == 16

@@ -16,6 +16,9 @@ def synth(
     out: str = typer.Argument(..., help="Folder to create (with_mask/, without_mask/, SOURCES.json)."),
     per_face: int = typer.Option(6, "--per-face", help="Images per face and class (random crop, mask)."),
     size: int = typer.Option(128, "--size", help="Side of the square crops in pixels."),
+    colour_factor: int = typer.Option(3, "--colour-factor",
+                                      help="Colour faces (rare next to the grey LFW ones) get this many times "
+                                           "--per-face images."),
     lfw: int = typer.Option(100, "--lfw", help="How many of scikit-image's 100 LFW faces to use (0-100)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same images."),
     cache: str = typer.Option("~/.cache/edge/sources", "--cache",
@@ -38,7 +41,7 @@ def synth(
     from models.synth import synthesize
 
     m = synthesize(out, per_face=per_face, size=size, seed=seed, cache=os.path.expanduser(cache),
-                   fetch=fetch, lfw=lfw, force=force)
+                   fetch=fetch, lfw=lfw, force=force, colour_factor=colour_factor)
     typer.echo("wrote {}: {} faces of {} people, {}".format(
         out, m["faces"], m["people"], ", ".join("{} {}".format(k, v) for k, v in sorted(m["counts"].items()))))
 
