@@ -258,6 +258,7 @@ def install_default(choice: Dict, dest: str, command: str, data_summary: Dict) -
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), suffix=".pt")
     os.close(fd)
     shutil.copyfile(choice["path"], tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a bundled model is for everyone
     os.replace(tmp, dest)
     from models.train import sha256_file
 

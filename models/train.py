@@ -270,6 +270,3 @@ def distill(teacher_path: str, arch: str, data: str, out: str, cfg: TrainConfig 
     save_checkpoint(student, out, meta)
     return result
 
-
-def history_table(history: List[Dict]) -> str:
-    return "\n".join("{epoch:>3}  {train_loss:.4f}  {val_loss:.4f}  {val_accuracy:.4f}".format(**h) for h in history)
