@@ -3,7 +3,7 @@
 Images are resized to the model's input size exactly as the device does it (``edge.preprocess``:
 area interpolation when shrinking) and normalised by ``edge.preprocess.normalize`` from the model's
 ``ModelMeta``, so training sees what inference sees. Augmentation (training split only): horizontal
-flip, random resized crop (scale 0.75–1), brightness/contrast/saturation jitter, sometimes grey.
+flip, random resized crop (scale 0.75–1), brightness/contrast/saturation jitter, sometimes grey; optionally a low-resolution look (``low_res``).
 """
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -93,6 +93,8 @@ class Augment:
     contrast: float = 0.25
     saturation: float = 0.25
     grey: float = 0.2  # probability of turning the image grey (grey cameras; most LFW faces are grey)
+    low_res: float = 0.0  # probability of a small-face look: shrink to 30–70 % of the side, then back (off:
+    #                       see docs/COMPRESSION.md, "Small faces")
 
     def __call__(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         import cv2
@@ -105,6 +107,10 @@ class Augment:
         ch, cw = min(h, int(round(np.sqrt(area / ar)))), min(w, int(round(np.sqrt(area * ar))))
         y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
         img = cv2.resize(np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw]), (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.low_res > 0 and rng.uniform() < self.low_res:  # a distant face: few pixels, upscaled
+            f = rng.uniform(0.3, 0.7)
+            small = cv2.resize(img, (max(int(w * f), 8), max(int(h * f), 8)), interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         x = img.astype(np.float32)
         x *= rng.uniform(1 - self.brightness, 1 + self.brightness)
         mean = x.mean()

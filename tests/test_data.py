@@ -46,7 +46,8 @@ def test_augment_is_seeded_and_flip_mirrors():
     b = aug(img, np.random.default_rng(5))
     assert a.shape == img.shape and a.dtype == np.uint8 and np.array_equal(a, b)
     assert not np.array_equal(a, img)
-    only_flip = Augment(flip=1.0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, saturation=0)
+    only_flip = Augment(flip=1.0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, saturation=0,
+                        low_res=0)
     assert np.abs(only_flip(img, np.random.default_rng(0)).astype(int) - img[:, ::-1].astype(int)).max() <= 1
 
 
@@ -93,8 +94,17 @@ def test_unreadable_image_is_named(tmp_path):
 
 def test_augment_can_turn_images_grey():
     img = np.random.default_rng(1).integers(0, 256, (16, 16, 3)).astype(np.uint8)
-    grey = Augment(flip=0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, grey=1.0)
+    grey = Augment(flip=0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, grey=1.0, low_res=0)
     out = grey(img, np.random.default_rng(0)).astype(int)
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
     expected = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(int)
     assert np.abs(out[..., 0] - expected).max() <= 1
+
+
+def test_augment_low_resolution_loses_detail():
+    img = np.random.default_rng(2).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    low = Augment(flip=0, scale=(1.0, 1.0), ratio=(1.0, 1.0), brightness=0, contrast=0, saturation=0, low_res=1.0)
+    out = low(img, np.random.default_rng(0))
+    assert out.shape == img.shape
+    detail = lambda a: cv2.Laplacian(a.astype(np.float32), cv2.CV_32F).var()  # noqa: E731
+    assert detail(out) < 0.5 * detail(img)

@@ -80,3 +80,22 @@ def test_cli_eval_json_and_errors(tmp_path, tiny_faces, teacher_ckpt, cli):
     assert r.exit_code == 3 and "predicts ['cat', 'dog']" in r.output
     r = cli(["eval", teacher_ckpt, "--data", tiny_faces, "--split", "holdout"])
     assert r.exit_code == 2 and "--split" in r.output
+
+
+def test_bundled_default_model_matches_its_record():
+    import os
+
+    from edge.backends import load_backend
+    from models.checkpoint import load_checkpoint
+    from models.train import sha256_file
+    from models.zoo import DEFAULT_INFO, DEFAULT_MODEL
+
+    info = json.load(open(DEFAULT_INFO))
+    assert info["sha256"] == sha256_file(DEFAULT_MODEL)
+    assert os.path.getsize(DEFAULT_MODEL) < 300 * 1024 and info["command"].startswith("edge compress")
+    model, meta = load_checkpoint(DEFAULT_MODEL)
+    assert meta.labels == ("with_mask", "without_mask") and meta.variant == info["variant"]
+    assert sum(p.numel() for p in model.parameters()) == info["metrics"]["params"]
+    assert meta.provenance["metrics"]["test_accuracy"] == pytest.approx(info["metrics"]["accuracy"])
+    with load_backend(DEFAULT_MODEL) as b:
+        assert b.infer(np.zeros((2, 3, 128, 128), np.float32)).shape == (2, 2)
