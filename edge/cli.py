@@ -14,7 +14,8 @@ from typer.core import TyperGroup
 from edge import __version__
 from edge.errors import EdgeError
 
-COMMANDS = ("run", "profile", "export", "quantize", "bench", "doctor", "service", "config", "bench_detectors")
+COMMANDS = ("run", "profile", "data", "train", "export", "quantize", "bench", "bench_detectors",
+            "doctor", "service", "config")
 
 
 class _EdgeGroup(TyperGroup):

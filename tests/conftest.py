@@ -153,3 +153,14 @@ def trained_model():
     if not os.path.isfile(path):
         pytest.skip("needs the bundled trained model {} (exported from mask_default.pt at merge)".format(path))
     return path
+
+
+def tiny_faces(tmp_path_factory):
+    """A tiny real-face mask dataset (offline): 14 people × 2 images per class, 64×64 crops."""
+    pytest.importorskip("skimage")
+    from models.synth import synthesize
+
+    root = str(tmp_path_factory.mktemp("faces") / "faces")
+    synthesize(root, per_face=2, size=64, seed=0, cache=None, fetch=False, lfw=12, progress=False,
+               colour_factor=1)
+    return root
