@@ -155,6 +155,7 @@ def trained_model():
     return path
 
 
+@pytest.fixture(scope="session")
 def tiny_faces(tmp_path_factory):
     """A tiny real-face mask dataset (offline): 14 people × 2 images per class, 64×64 crops."""
     pytest.importorskip("skimage")
