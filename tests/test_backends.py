@@ -9,6 +9,7 @@ from edge.backends import MetaOverrides, load_backend, parse_backend
 from edge.backends.base import plan_batches, run_planned
 from edge.errors import HardwareError, InputError, MissingDependency, UsageError
 from edge.preprocess import preprocess
+from hardware import needs_tensorrt_gpu  # noqa: E402
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -462,20 +463,9 @@ def test_tensorrt_logger_routes_into_python_logging(caplog):
 
 # --- real TensorRT, on a machine with an NVIDIA GPU ---
 
-def _have_tensorrt():
-    try:
-        import pycuda.driver as cuda
-        import tensorrt  # noqa: F401
-
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:
-        return False
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _have_tensorrt(), reason="needs an NVIDIA GPU (Jetson or workstation) with tensorrt and "
-                                                 "pycuda installed")
+@needs_tensorrt_gpu
 def test_real_tensorrt_engine_matches_pytorch(exported_models, reference, tmp_path):
     import tensorrt as trt
 

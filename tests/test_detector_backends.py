@@ -15,6 +15,7 @@ from edge.engine import make_fingerprint, read_sidecar
 from edge.errors import InputError, UsageError
 from test_backends import FakeCuda, FakeDtype, FakeMem, FakeTrt
 from test_tensorrt_build import device  # noqa: F401  (fixture: TensorRT builder + pycuda doubles)
+from hardware import needs_tensorrt_gpu  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
 FULL = B.model_path("full")
@@ -316,20 +317,9 @@ def test_engine_model_and_default_opt_batch(props, kind, opt):
 
 # ---------------------------------------------------------------- real TensorRT, on a machine with an NVIDIA GPU
 
-def _have_tensorrt():
-    try:
-        import pycuda.driver as cuda
-        import tensorrt  # noqa: F401
-
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:
-        return False
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _have_tensorrt(), reason="needs an NVIDIA GPU (Jetson or workstation) with tensorrt and "
-                                                 "pycuda installed")
+@needs_tensorrt_gpu
 @pytest.mark.parametrize("precision,atol", [("--fp32", 0.5), ("--fp16", 3.0)])
 def test_real_blazeface_engine_finds_the_same_faces(tmp_path, cli, face_photos, precision, atol):
     onnx_path = str(tmp_path / "face_detection_full_range.onnx")

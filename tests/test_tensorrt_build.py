@@ -13,6 +13,7 @@ from edge.engine import make_fingerprint, read_sidecar, write_sidecar
 from edge.errors import InputError, UsageError
 from edge.meta import ModelMeta
 from export import tensorrt_build as tb
+from hardware import needs_tensorrt_gpu  # noqa: E402
 
 NANO = dict(tensorrt="8.2.1.8", gpu="NVIDIA Tegra X1", compute_capability="5.3")
 ORIN = dict(tensorrt="10.3.0.30", gpu="Orin", compute_capability="8.7")
@@ -385,20 +386,9 @@ def test_calibration_batches_have_one_size(tmp_path, face_crops):
 
 # ---------------------------------------------------------------- real hardware
 
-def _has_gpu_tensorrt():
-    try:
-        import pycuda.driver as cuda
-        import tensorrt  # noqa: F401
-
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:
-        return False
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _has_gpu_tensorrt(), reason="needs an NVIDIA GPU with TensorRT and pycuda "
-                                                    "(a Jetson, or a workstation with CUDA)")
+@needs_tensorrt_gpu
 def test_real_engine_builds_deserializes_and_is_reused(tmp_path, cli, teacher_ckpt, face_crops):
     import tensorrt as trt
 
