@@ -29,9 +29,9 @@ class RunConfig:
     labels: Tuple[str, ...] = ()  # override the model's labels
     input_size: Tuple[int, ...] = ()  # (height, width) override
     detector: str = "haar"
-    detect_scale: float = 0.5
+    detect_scale: float = 0.4
     min_neighbors: int = 3
-    min_size: int = 40
+    min_size: int = 60
     scale_factor: float = 1.1
     cascade: str = "haarcascade_frontalface_alt2.xml"
     blazeface_model: str = "full"   # full, short, or a .onnx / .engine path

@@ -1,7 +1,7 @@
 """Training data: an ImageFolder read into memory, a face-aware split, augmentation with numpy/cv2.
 
-Images are resized to the model's input size exactly as the device does it (``edge.preprocess``:
-area interpolation when shrinking) and normalised by ``edge.preprocess.normalize`` from the model's
+Images are resized to the model's input size exactly as the device does it (``edge.preprocess.resize_to_input``:
+area interpolation for a shrink beyond 2×) and normalised by ``edge.preprocess.normalize`` from the model's
 ``ModelMeta``, so training sees what inference sees. Augmentation (training split only): horizontal
 flip, random resized crop (scale 0.75–1), brightness/contrast/saturation jitter, sometimes grey; optionally a low-resolution look (``low_res``).
 """
@@ -14,7 +14,7 @@ import torch
 from edge.errors import InputError, UsageError
 from edge.imagefolder import ImageFolder, Sample, read_image, scan, split
 from edge.meta import ModelMeta
-from edge.preprocess import normalize
+from edge.preprocess import normalize, resize_to_input
 
 SPLITS = ("train", "val", "test")
 
@@ -70,15 +70,12 @@ def describe(root: str, fractions: Sequence[float], seed: int) -> Dict:
 
 def load_images(samples: Sequence[Sample], input_size: Sequence[int], progress: bool = False) -> np.ndarray:
     """N×H×W×3 uint8 BGR, each image resized to ``input_size`` (h, w) as ``edge.preprocess`` does."""
-    import cv2
     from tqdm import tqdm
 
     h, w = input_size
     out = np.empty((len(samples), h, w, 3), np.uint8)
     for i, s in enumerate(tqdm(samples, desc="load", unit="img", disable=not progress, leave=False)):
-        img = read_image(s.path)
-        shrink = img.shape[0] > h or img.shape[1] > w
-        out[i] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        out[i] = resize_to_input(read_image(s.path), h, w)
     return out
 
 

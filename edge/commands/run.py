@@ -40,10 +40,10 @@ def run(
                                                         "--input-size 64), for a model without metadata."),
     detector: str = typer.Option("haar", "--detector", help="Face detector: haar (OpenCV cascade) or blazeface "
                                                             "(MediaPipe BlazeFace: finds masked faces too)."),
-    detect_scale: float = typer.Option(0.5, "--detect-scale", help="Detect on the frame scaled by this (0–1]; "
+    detect_scale: float = typer.Option(0.4, "--detect-scale", help="Detect on the frame scaled by this (0–1]; "
                                                                    "0.5 scans 4× fewer pixels."),
     min_neighbors: int = typer.Option(3, "--min-neighbors", help="Haar minNeighbors: higher = fewer, surer faces."),
-    min_size: int = typer.Option(40, "--min-size", help="Smallest face side in full-resolution pixels."),
+    min_size: int = typer.Option(60, "--min-size", help="Smallest face side in full-resolution pixels."),
     scale_factor: float = typer.Option(1.1, "--scale-factor", help="Haar scaleFactor between pyramid levels."),
     cascade: str = typer.Option("haarcascade_frontalface_alt2.xml", "--cascade",
                                 help="Haar cascade: a file, or the name of one of OpenCV's bundled cascades."),

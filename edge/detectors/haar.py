@@ -1,7 +1,10 @@
 """OpenCV Haar-cascade face detection on a downscaled grey frame, boxes mapped back to full resolution.
 
 Detection cost grows with the pixels scanned, so detecting at ``scale=0.5`` is ~4× cheaper than at full
-resolution; ``min_size`` is given in full-resolution pixels and scaled with the image. The default
+resolution; ``min_size`` is given in full-resolution pixels and scaled with the image. The defaults,
+scale 0.4 and faces of at least 60 px, keep a 60-px face at 24 px, above the cascade's 20-px window, and
+skip smaller faces, which the mask classifier cannot label reliably anyway (≈ 69 % at 64 px,
+docs/COMPRESSION.md); faces that small need ``--min-size`` lowered or ``--detector blazeface``. The default
 cascade is ``frontalface_alt2``: on masked faces it keeps finding faces where ``frontalface_default``
 (what most tutorials use) loses most of them, with no more false positives (see docs/BENCHMARKS.md).
 """
@@ -47,7 +50,7 @@ def scale_boxes(xywh: np.ndarray, scale: float, width: int, height: int) -> np.n
 class HaarDetector(Detector):
     name = "haar"
 
-    def __init__(self, scale: float = 0.5, min_neighbors: int = 3, min_size: int = 40,
+    def __init__(self, scale: float = 0.4, min_neighbors: int = 3, min_size: int = 60,
                  scale_factor: float = 1.1, cascade: str = DEFAULT_CASCADE, equalize: bool = False,
                  max_size: Optional[int] = None):
         import cv2
