@@ -148,17 +148,7 @@ def plan_batches(n: int, max_batch: Optional[int] = None, static: bool = False) 
 def run_planned(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, max_batch: Optional[int],
                 static: bool) -> np.ndarray:
     """Run ``batch`` through ``run`` per ``plan_batches``, padding static chunks and dropping the padding."""
-    plan = plan_batches(len(batch), max_batch, static)
-    if len(plan) == 1 and plan[0][1] == len(batch):
-        return run(batch)
-    outs = []
-    for rows, size in plan:
-        chunk = batch[rows]
-        n = len(chunk)
-        if size > n:
-            chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
-        outs.append(run(chunk)[:n])
-    return np.concatenate(outs)
+    return run_planned_many(lambda chunk: [run(chunk)], batch, max_batch, static)[0]
 
 
 def run_planned_many(run: Callable[[np.ndarray], List[np.ndarray]], batch: np.ndarray, max_batch: Optional[int],
