@@ -26,9 +26,9 @@ sys.path.insert(0, ROOT)
 
 def export(arch, folder):
     """A seeded ``arch`` as checkpoint (.pt) and ONNX with edge metadata (.onnx)."""
-    import onnx
     import torch
 
+    from export.onnx_export import finish, torch_export
     from models import create_model
     from models.checkpoint import save_checkpoint
 
@@ -36,14 +36,8 @@ def export(arch, folder):
     model = create_model(arch).eval()
     pt = save_checkpoint(model, os.path.join(folder, arch + ".pt"))
     path = os.path.join(folder, arch + ".onnx")
-    x = torch.zeros((1, 3) + tuple(model.meta.input_size))
-    torch.onnx.export(model, x, path, dynamo=False, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
-    proto = onnx.load(path)
-    for k, v in model.meta.to_onnx_props().items():
-        e = proto.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(proto, path)
+    torch_export(model, model.meta, path)
+    finish(path, model.meta, simplify=False)
     return pt, path
 
 

@@ -4,34 +4,25 @@ dynamic batch, edge metadata in metadata_props) into bench/models/ (git-ignored)
     python bench/make_models.py            # teacher, medium, small
     python bench/make_models.py --static 8 # also <name>-b8.onnx with a fixed batch of 8
 
-Weights are untrained (seeded): latency does not depend on them. Stand-in for `edge export` until
-that command lands; same layout (opset 13, input "input", output "logits", batch axis dynamic).
+Weights are untrained (seeded): latency does not depend on them. The ONNX files go through
+`export.onnx_export` (opset 13, input "input", output "logits", batch axis dynamic) without the parity gate.
 """
 import argparse
 import os
 import sys
-import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
 def export_onnx(model, meta, path, static_batch=None, with_meta=True):
-    import onnx
-    import torch
+    """The ONNX layout ``edge export`` writes (its own export + metadata/check step), without its parity gate."""
+    from export.onnx_export import finish, torch_export
 
-    x = torch.zeros((static_batch or 1, meta.channels) + tuple(meta.input_size))
     tmp = path + ".tmp"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is what writes opset 13
-        torch.onnx.export(model.eval(), x, tmp, input_names=["input"], output_names=["logits"], opset_version=13,
-                          dynamo=False,
-                          dynamic_axes=None if static_batch else {"input": {0: "batch"}, "logits": {0: "batch"}})
-    m = onnx.load(tmp)
+    torch_export(model.eval(), meta, tmp, static_batch)
     if with_meta:
-        for k, v in meta.to_onnx_props().items():
-            m.metadata_props.add(key=k, value=v)
-    onnx.save(m, tmp)
+        finish(tmp, meta, simplify=False)
     os.replace(tmp, path)
     return path
 

@@ -128,20 +128,15 @@ def face_video(tmp_path_factory):
 def seeded_onnx(tmp_path_factory):
     """A seeded, untrained 'small' mask CNN exported to ONNX (dynamic batch) with edge metadata."""
     torch = pytest.importorskip("torch")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
+    from export.onnx_export import finish, torch_export
     from models import create_model
 
     torch.manual_seed(0)
     model = create_model("small").eval()
     path = str(tmp_path_factory.mktemp("model") / "small.onnx")
-    x = torch.zeros((1, 3) + tuple(model.meta.input_size))
-    torch.onnx.export(model, x, path, dynamo=False, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
-    proto = onnx.load(path)
-    for k, v in model.meta.to_onnx_props().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(proto, path)
+    torch_export(model, model.meta, path)
+    finish(path, model.meta, simplify=False)
     return path
 
 

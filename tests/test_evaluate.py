@@ -35,15 +35,12 @@ def test_label_map_by_name_and_mismatch():
 
 
 def _export_onnx(model, path):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    x = torch.zeros(1, 3, 128, 128)
-    torch.onnx.export(model.eval(), x, path, dynamo=False, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
-    m = onnx.load(path)
-    for k, v in model.meta.to_onnx_props().items():
-        m.metadata_props.add(key=k, value=v)
-    onnx.save(m, path)
+    from export.onnx_export import finish, torch_export
+
+    torch_export(model.eval(), model.meta, path)
+    finish(path, model.meta, simplify=False)
     return path
 
 
