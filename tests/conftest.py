@@ -1,5 +1,7 @@
-"""Shared fixtures: real faces from photos that ship inside installed packages."""
+"""Shared fixtures: real faces from photos that ship inside installed packages, models, a notify socket."""
 import os
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -160,3 +162,23 @@ def tiny_faces(tmp_path_factory):
     synthesize(root, per_face=2, size=64, seed=0, cache=None, fetch=False, lfw=12, progress=False,
                colour_factor=1)
     return root
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    """A bound datagram socket at a path; yields (address for NOTIFY_SOCKET, receive() → [(t, msg)])."""
+    path = str(tmp_path / "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(0.05)
+
+    def receive(duration=0.0):
+        out, end = [], time.monotonic() + duration
+        while True:
+            try:
+                out.append((time.monotonic(), s.recv(4096).decode()))
+            except socket.timeout:
+                if time.monotonic() >= end:
+                    return out
+    yield path, receive
+    s.close()

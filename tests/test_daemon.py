@@ -365,30 +365,16 @@ def test_sigterm_stops_cleanly_with_every_frame_logged(seeded_onnx, tmp_path):
     assert out.startswith("{} frames in".format(len(frames)))
 
 
-@pytest.fixture
-def notify_socket(tmp_path):
-    path = str(tmp_path / "notify")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    s.settimeout(0.05)
-    got = []
-
-    def receive(duration):
-        end = time.monotonic() + duration
-        while time.monotonic() < end:
-            try:
-                got.append((time.monotonic(), s.recv(4096).decode()))
-            except socket.timeout:
-                pass
-        return got
-    yield path, receive
-    s.close()
-
-
 def test_watchdog_stops_being_fed_when_the_loop_stalls(seeded_onnx, tmp_path, notify_socket):
     """The JSONL log is a pipe nobody reads once the test stops reading: the frame loop blocks in a write,
     a real stall. WATCHDOG=1 must stop, and come back when the pipe drains."""
-    address, receive = notify_socket
+    address, receive_new = notify_socket
+    got = []
+
+    def receive(duration):  # every datagram so far, with its arrival time
+        got.extend(receive_new(duration))
+        return got
+
     fifo = str(tmp_path / "frames.jsonl")
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)

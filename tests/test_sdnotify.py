@@ -9,26 +9,6 @@ import pytest
 from edge.sdnotify import Notifier, socket_address, watchdog_interval
 
 
-@pytest.fixture
-def notify_socket(tmp_path):
-    """A bound datagram socket at a path; yields (address for NOTIFY_SOCKET, receive() → [(t, msg)])."""
-    path = str(tmp_path / "notify")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    s.settimeout(0.05)
-
-    def receive(duration=0.0):
-        out, end = [], time.monotonic() + duration
-        while True:
-            try:
-                out.append((time.monotonic(), s.recv(4096).decode()))
-            except socket.timeout:
-                if time.monotonic() >= end:
-                    return out
-    yield path, receive
-    s.close()
-
-
 @pytest.mark.parametrize("value,expected", [
     ("/run/systemd/notify", "/run/systemd/notify"), ("@edge-notify", "\0edge-notify"),
     ("", None), ("relative/path", None),
