@@ -19,7 +19,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 class Sample(NamedTuple):
     path: str
     label: int
-    group: str  # samples of one group (a source photo or identity) stay in one split
+    group: str  # a source face/photo; its samples stay in one split, whatever their class
 
 
 class ImageFolder(NamedTuple):
@@ -58,7 +58,7 @@ def scan(root: str, min_classes: int = 2) -> ImageFolder:
         names = sorted(n for n in os.listdir(folder) if is_image(n))
         if not names:
             empty.append(cls)
-        samples += [Sample(os.path.join(folder, n), label, cls + "/" + group_of(n)) for n in names]
+        samples += [Sample(os.path.join(folder, n), label, group_of(n)) for n in names]
     if len(classes) < min_classes:
         raise InputError("expected at least {} class sub-folders in '{}', found {}{}".format(
             min_classes, root, len(classes), " ({})".format(", ".join(classes)) if classes else ""))
@@ -82,7 +82,10 @@ def split(folder: ImageFolder, fractions: Sequence[float] = (0.7, 0.15, 0.15),
           seed: int = 0) -> List[List[Sample]]:
     """Deterministic split by group (a hash of group name and seed), stratified per class.
 
-    The same folder and seed always give the same split, on any machine and Python version.
+    Groups are keyed by the source face alone, so where the classes hold the same faces (a face with
+    and without a mask) each face lands in the same split in every class: the test split holds only
+    faces never seen in training. The same folder and seed always give the same split, on any machine
+    and Python version.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or any(f < 0 for f in fractions):
         raise InputError("expected split fractions that sum to 1, found {}".format(list(fractions)))

@@ -19,20 +19,6 @@ from edge.preprocess import normalize, resize_to_input
 SPLITS = ("train", "val", "test")
 
 
-def person_split(folder: ImageFolder, fractions: Sequence[float], seed: int) -> List[List[Sample]]:
-    """``edge.imagefolder.split`` keyed by the bare group (``obama`` rather than ``with_mask/obama``).
-
-    ``scan`` prefixes groups with the class, so a face that appears in both classes (as in the
-    synthesized set) could land in training for one class and in test for the other. With the bare
-    key, every class sees the same set of groups and the same hash order, so each source face lands
-    in the same split in every class: the test split holds only faces never seen in training.
-    """
-    bare = folder._replace(samples=tuple(s._replace(group=s.group.split("/", 1)[-1]) for s in folder.samples))
-    parts = split(bare, fractions, seed)
-    back = {s.path: s for s in folder.samples}
-    return [[back[s.path] for s in part] for part in parts]
-
-
 def check_fractions(val: float, test: float) -> Tuple[float, float, float]:
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise UsageError("expected --val and --test fractions in [0, 1) that sum below 1, found {} and {}".format(
@@ -46,7 +32,7 @@ def load_splits(root: str, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed:
     folder = scan(root)
     if fractions is None:  # the whole folder is one evaluation set
         return folder, {"all": list(folder.samples)}
-    parts = dict(zip(SPLITS, person_split(folder, fractions, seed)))
+    parts = dict(zip(SPLITS, split(folder, fractions, seed)))
     for name in need:
         present = {s.label for s in parts[name]}
         if len(present) < len(folder.classes):
@@ -65,7 +51,7 @@ def describe(root: str, fractions: Sequence[float], seed: int) -> Dict:
     folder, parts = load_splits(root, fractions, seed, need=())
     return {"root": root, "classes": list(folder.classes), "counts": folder.counts(),
             "splits": {k: {"images": {c: sum(1 for s in v if s.label == i) for i, c in enumerate(folder.classes)},
-                           "groups": len({s.group.split("/", 1)[-1] for s in v})} for k, v in parts.items()}}
+                           "groups": len({s.group for s in v})} for k, v in parts.items()}}
 
 
 def load_images(samples: Sequence[Sample], input_size: Sequence[int], progress: bool = False) -> np.ndarray:

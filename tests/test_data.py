@@ -8,15 +8,15 @@ torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
 from edge.errors import InputError  # noqa: E402
-from edge.imagefolder import group_of, scan  # noqa: E402
+from edge.imagefolder import group_of, scan, split  # noqa: E402
 from edge.preprocess import preprocess  # noqa: E402
 from models import create_model  # noqa: E402
-from models.data import Augment, ImageDataset, build_splits, load_images, load_splits, person_split  # noqa: E402
+from models.data import Augment, ImageDataset, build_splits, load_images, load_splits  # noqa: E402
 
 
 def test_each_person_lands_in_one_split_for_every_class(tiny_faces):
     folder = scan(tiny_faces)
-    parts = person_split(folder, (0.7, 0.15, 0.15), seed=0)
+    parts = split(folder, (0.7, 0.15, 0.15), seed=0)
     where = {}
     for k, part in enumerate(parts):
         for s in part:
@@ -24,8 +24,8 @@ def test_each_person_lands_in_one_split_for_every_class(tiny_faces):
     assert all(len(v) == 1 for v in where.values())
     assert all(len(p) > 0 for p in parts)
     assert sum(map(len, parts)) == len(folder.samples)
-    assert parts == person_split(folder, (0.7, 0.15, 0.15), seed=0)  # deterministic
-    assert parts != person_split(folder, (0.7, 0.15, 0.15), seed=1)
+    assert parts == split(folder, (0.7, 0.15, 0.15), seed=0)  # deterministic
+    assert parts != split(folder, (0.7, 0.15, 0.15), seed=1)
 
 
 def test_images_are_resized_like_the_device(tiny_faces):
