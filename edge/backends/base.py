@@ -69,6 +69,9 @@ class Backend:
         self.device = device
         self.kind = "classifier"
         self.detector_record = None  # type: Optional[str]  # the edge.detector JSON of a detector model
+        # ((min_h, min_w), (max_h, max_w)) when the model also takes inputs of other sizes than
+        # meta.input_size (a detector whose height/width are dynamic); None: meta.input_size only
+        self.input_hw_range = None  # type: Optional[Tuple[Tuple[int, int], Tuple[int, int]]]
 
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
@@ -104,9 +107,22 @@ class Backend:
         if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
             raise UsageError("expected a float32 numpy batch, found {}".format(
                 getattr(batch, "dtype", type(batch).__name__)))
+        if batch.ndim == 4 and batch.shape[1] == expected[0] and self.accepts_hw(batch.shape[2:]):
+            return
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
-            raise UsageError("expected a batch of shape (N, {}, {}, {}), found {}".format(
-                expected[0], expected[1], expected[2], tuple(batch.shape)))
+            raise UsageError("expected a batch of shape (N, {}, {}, {}){}, found {}".format(
+                expected[0], expected[1], expected[2], "" if self.input_hw_range is None else
+                " or (N, {}, H, W) with (H, W) from {} to {}".format(expected[0], *self.input_hw_range),
+                tuple(batch.shape)))
+
+    def accepts_hw(self, hw: Sequence[int]) -> bool:
+        """Whether the model takes an input of height/width ``hw`` (its own size, or one in its range)."""
+        if tuple(hw) == tuple(self.meta.input_size):
+            return True
+        if self.input_hw_range is None:
+            return False
+        (h0, w0), (h1, w1) = self.input_hw_range
+        return h0 <= hw[0] <= h1 and w0 <= hw[1] <= w1
 
     def info(self) -> Dict:
         return {"backend": self.name, "path": self.path, "device": self.device, "precision": self.precision,

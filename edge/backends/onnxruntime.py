@@ -107,6 +107,8 @@ class OnnxRuntimeBackend(Backend):
         static = dim0 if isinstance(dim0, int) and dim0 > 0 else None
         dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
         backend = cls(session, meta, path, static, dtype)
+        if detector and not any(isinstance(d, int) and d > 0 for d in shape[2:]):
+            backend.input_hw_range = ((1, 1), (ANY_SIZE, ANY_SIZE))  # symbolic height and width
         if backend.device == "tensorrt" and options.get("fp16"):
             backend.precision = "fp16"
         warm = np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32)
@@ -137,6 +139,9 @@ class OnnxRuntimeBackend(Backend):
         def run(chunk):
             return self.session.run(self.all_output_names, {self.input_name: chunk})
         return run_planned_many(run, batch, self.static_batch, static=self.static_batch is not None)
+
+
+ANY_SIZE = 1 << 16  # the "largest" side of an ONNX input whose height/width are symbolic
 
 
 def check_input_shape(shape, meta: ModelMeta, path: str) -> None:
