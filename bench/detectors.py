@@ -44,9 +44,12 @@ SOURCES = {
     "biden": {"box": (433, 211, 314, 314), "crop": 1.6},
 }
 HAAR = "haarcascade_frontalface_default.xml"
-# whole frame as MediaPipe publishes it; tiles alone; tiles + ROI second pass (fast: 2x1; default: 3x2)
-DEFAULT_LINEUP = ["haar", "blazeface:short:0x0::0", "blazeface:full:0x0:0.6:0", "blazeface:short:3x2::0",
-                  "blazeface:full:3x2:0.6:0", "blazeface:full:3x2::0", "blazeface:full:2x1", "blazeface:full:3x2"]
+# whole frame as MediaPipe publishes it; tiles alone; tiles + ROI second pass (2x1, 3x2: tiles mode, for
+# models that take only their square); the whole frame at its aspect ratio at scale 0.35 / 0.4 without and
+# with the second pass (frame mode; the default, "auto", is frame@0.35 for the bundled models)
+DEFAULT_LINEUP = ["haar", "blazeface:short:0x0::0", "blazeface:full:0x0:0.6:0", "blazeface:full:3x2::0",
+                  "blazeface:full:2x1", "blazeface:full:3x2", "blazeface:full:frame@0.35::0",
+                  "blazeface:full:frame@0.4", "blazeface:full:frame@0.35"]
 
 
 def sdist(name, cache=CACHE):
@@ -175,8 +178,9 @@ def match(dets: Detections, truth, iou_threshold=0.4):
 
 
 def make_detector(spec, input_range="11"):
-    """'haar' or 'blazeface:<full|short>:<cols>x<rows>[:<score threshold>[:<max refine>[:<candidate
-    threshold>]]]' (empty fields: the detector's defaults) → (frame → Detections, close)."""
+    """'haar' or 'blazeface:<full|short>:<grid>[:<score threshold>[:<max refine>[:<candidate threshold>]]]'
+    with grid <cols>x<rows> (tiles mode), auto, or frame[@<scale>] (empty fields: the detector's defaults)
+    → (frame → Detections, close)."""
     import cv2
 
     if spec == "haar":
@@ -195,8 +199,10 @@ def make_detector(spec, input_range="11"):
                                      ("candidate_threshold", float)), 3):
         if len(parts) > i and parts[i]:
             kw[key] = cast(parts[i])
-    cols, rows = (int(v) for v in grid.split("x"))
-    det = BlazeFaceDetector.load(model, grid=(cols, rows), **kw)
+    grid, _, scale = grid.partition("@")
+    if scale:
+        kw["scale"] = float(scale)
+    det = BlazeFaceDetector.load(model, grid=grid, **kw)
     if input_range == "01":  # the wrong normalisation, for comparison: x = pixel / 255
         det._mul[:] = 1 / 255.0
         det._add[:] = 0.0

@@ -35,7 +35,8 @@ class RunConfig:
     scale_factor: float = 1.1
     cascade: str = "haarcascade_frontalface_alt2.xml"
     blazeface_model: str = "full"   # full, short, or a .onnx / .engine path
-    blazeface_grid: str = "3x2"     # tiles (cols x rows) besides the whole frame; "1x1": none
+    blazeface_grid: str = "auto"    # frame (whole frame at blazeface_scale), COLSxROWS tiles, or auto
+    blazeface_scale: float = 0.4    # frame mode: the frame's resize
     detect_every: int = 1
     width: int = 1280
     height: int = 720
@@ -63,6 +64,7 @@ class RunConfig:
         checks = [
             (len(self.input_size) in (0, 2), "input_size", "HEIGHT WIDTH", self.input_size),
             (0 < self.detect_scale <= 1, "detect_scale", "a number in (0, 1]", self.detect_scale),
+            (0 < self.blazeface_scale <= 1, "blazeface_scale", "a number in (0, 1]", self.blazeface_scale),
             (self.detect_every >= 1, "detect_every", "≥ 1", self.detect_every),
             (self.max_frames >= 0, "max_frames", "≥ 0 (0 = until the stream ends)", self.max_frames),
             (0 <= self.flip <= 7, "flip", "a flip-method 0…7", self.flip),

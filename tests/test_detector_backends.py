@@ -32,8 +32,13 @@ def test_onnx_detector_runs_every_output_in_model_order():
         regressors, scores = b.run(x)
         with pytest.raises(InputError, match=r"expected \(N, 1\) for labels \['face'\]"):
             b.infer(x)  # infer stays the classifier call, with its shape check
-        with pytest.raises(UsageError, match=r"expected a batch of shape \(N, 3, 192, 192\)"):
-            b.run(x[:, :, :128])
+        with pytest.raises(UsageError, match=r"expected a batch of shape \(N, 3, 192, 192\) or \(N, 3, H, W\)"):
+            b.run(x[:, :2])
+        assert b.input_hw_range == ((1, 1), (1 << 16, 1 << 16))  # symbolic height and width
+        wide = np.random.RandomState(1).uniform(-1, 1, (1, 3, 256, 448)).astype(np.float32)
+        r_wide, s_wide = b.run(wide)  # a whole 1280x720 frame at scale 0.35: 112 x 64 anchors
+        assert r_wide.shape == (1, 112 * 64, 16) and s_wide.shape == (1, 112 * 64, 1)
+        np.testing.assert_allclose(r_wide, ort.InferenceSession(FULL).run(None, {"input": wide})[0], atol=1e-5)
     ref = ort.InferenceSession(FULL).run(None, {"input": x})
     assert regressors.shape == (3, 2304, 16) and scores.shape == (3, 2304, 1)
     np.testing.assert_allclose(regressors, ref[0], atol=1e-5)
@@ -116,8 +121,10 @@ class OrtEngine:
 
     def __init__(self, path, api, order=("classificators", "regressors"), batch=-1, profile=(1, 7, 16)):
         self.session = ort.InferenceSession(path)
-        s = self.session.get_inputs()[0].shape[2]
-        shapes = {o.name: tuple(o.shape[1:]) for o in self.session.get_outputs()}
+        s = json.loads(record_of(path))["layout"]["input_size"]  # an engine built for the square input
+        names = [o.name for o in self.session.get_outputs()]
+        outs = self.session.run(None, {"input": np.zeros((1, 3, s, s), np.float32)})
+        shapes = {n: tuple(o.shape[1:]) for n, o in zip(names, outs)}
         self.io = [("input", True, (batch, 3, s, s))] + [(n, False, (batch,) + shapes[n]) for n in order]
         self.profile, self._max = profile, profile[2]
         if api == "tensors":
@@ -239,8 +246,9 @@ def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_pho
     monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint(
         "8.2.1.8", "NVIDIA Tegra X1", "5.3", "", ""))
     det = B.BlazeFaceDetector.load(report["engine"])
-    ref = B.BlazeFaceDetector.load("full")
+    ref = B.BlazeFaceDetector.load("full", grid="3x2")
     assert det.info()["backend"] == "tensorrt" and det.info()["precision"] == "fp16"
+    assert det.mode == "tiles" and det.grid == (3, 2)  # an engine built for the square: auto means tiles
     for name, (img, _) in face_photos.items():
         got, want = det.detect(img), ref.detect(img)
         assert len(got) == len(want) == 1, name

@@ -53,13 +53,15 @@ def test_blazeface_finds_the_masked_faces_haar_misses(cli, seeded_onnx, tmp_path
     (bf, bf_false), (haar, _) = result["blazeface"], result["haar"]
     assert bf["with_mask"] > haar["with_mask"], result
     assert bf["with_mask"] >= 0.95 and bf["without_mask"] >= 0.95 and bf_false <= 1, result
-    assert summary["detector"]["model"] == "face_detection_full_range" and summary["detector"]["grid"] == [3, 2]
+    assert summary["detector"]["model"] == "face_detection_full_range"
+    assert summary["detector"]["mode"] == "frame" and summary["detector"]["scale"] == 0.4  # the default: auto
 
 
 def test_blazeface_with_detect_every_and_the_tracker(cli, seeded_onnx, tmp_path):
     _, rows, summary = run_cli(cli, tmp_path, "blazeface", 12, "--model", seeded_onnx, "--detect-every", "3",
                                "--blazeface-model", "short", "--blazeface-grid", "2x2")
     assert summary["detector"]["model"] == "face_detection_short_range" and summary["detector"]["grid"] == [2, 2]
+    assert summary["detector"]["mode"] == "tiles"
     found, _ = recall(rows)
     assert found["with_mask"] >= 0.9 and found["without_mask"] >= 0.9, found
     assert all(sorted(r["ids"]) == [0, 1, 2, 3] for r in rows[3:]), [r["ids"] for r in rows]  # ids kept
@@ -68,7 +70,8 @@ def test_blazeface_with_detect_every_and_the_tracker(cli, seeded_onnx, tmp_path)
 @pytest.mark.parametrize("args,code,words", [
     (["--detector", "yolo"], 2, "unknown detector 'yolo' (known: haar, blazeface)"),
     (["--detector", "blazeface", "--blazeface-model", "medium"], 2, "unknown BlazeFace model 'medium'"),
-    (["--detector", "blazeface", "--blazeface-grid", "3by2"], 2, "expected a tile grid COLSxROWS"),
+    (["--detector", "blazeface", "--blazeface-grid", "3by2"], 2, "expected auto, frame, or a tile grid COLSxROWS"),
+    (["--detector", "blazeface", "--blazeface-scale", "1.5"], 2, "'blazeface_scale': expected a number in (0, 1], found 1.5"),
     (["--detector", "blazeface", "--blazeface-model", "{swapped}"], 3,
      "expected outputs (N, 2016, 16) and (N, 2016, 1) for the anchor layout"),
     (["--detector", "blazeface", "--blazeface-model", "{classifier}"], 3, "expected a 'edge.detector' record"),
@@ -92,7 +95,7 @@ def test_startup_errors_are_one_line(cli, seeded_onnx, tmp_path, args, code, wor
 
 @pytest.mark.parametrize("name", list(DETECTORS))
 def test_config_fields_become_detector_options(name):
-    cfg = RunConfig(detector=name, detect_scale=0.25, blazeface_grid="2x1", threads=2)
+    cfg = RunConfig(detector=name, detect_scale=0.25, blazeface_scale=0.25, blazeface_grid="2x1", threads=2)
     opts = config_options(name, cfg)
     assert opts == cfg.detector_options()
     assert opts.get("scale", 0.25) == 0.25 and opts.get("grid", "2x1") == "2x1"

@@ -2,9 +2,10 @@
 letterboxing, tiling, and the mapping from model coordinates back to frame pixels.
 
 Coordinates: boxes are xyxy. Model outputs are decoded into the model input's normalised [0, 1]
-square; ``Letterbox.to_frame`` maps them into frame pixels.
+coordinates (a square, or a w x h rectangle for a fully convolutional model fed a whole frame);
+``Letterbox.to_frame`` maps them into frame pixels.
 """
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -17,13 +18,16 @@ def sigmoid_scores(raw: np.ndarray, limit: float = RAW_SCORE_LIMIT) -> np.ndarra
     return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Regressors (N, 4 + 2K) → (boxes xyxy (N, 4), keypoints (N, K, 2)), normalised to the input square.
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale) -> Tuple[np.ndarray, np.ndarray]:
+    """Regressors (N, 4 + 2K) → (boxes xyxy (N, 4), keypoints (N, K, 2)), normalised to the input.
 
     Each row is (dx, dy, w, h, kx0, ky0, ...) in input pixels relative to its anchor centre; ``scale``
-    is the input side in pixels (MediaPipe's x/y/w/h_scale, all equal for BlazeFace).
+    is the input side in pixels (MediaPipe's x/y/w/h_scale, all equal for BlazeFace's square), or the
+    input's (width, height) for a rectangular input.
     """
-    raw = np.asarray(raw, np.float32).reshape(len(anchors), -1) / np.float32(scale)
+    raw = np.asarray(raw, np.float32).reshape(len(anchors), -1)
+    wh = np.broadcast_to(np.asarray(scale, np.float32), (2,))
+    raw = raw / np.tile(wh, raw.shape[1] // 2)
     centre = raw[:, 0:2] + anchors
     half = raw[:, 2:4] / 2
     boxes = np.concatenate([centre - half, centre + half], axis=1)
@@ -93,13 +97,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: b
 
 
 class Letterbox(NamedTuple):
-    """How a frame region (``roi`` x, y, w, h in frame pixels) was fitted into a ``size`` square:
-    scaled by ``scale`` and padded by ``pad`` (x, y) pixels on the left/top."""
+    """How a frame region (``roi`` x, y, w, h in frame pixels) was fitted into a ``size`` square (or a
+    (width, height) rectangle): scaled by ``scale`` and padded by ``pad`` (x, y) pixels on the left/top."""
 
     roi: Tuple[int, int, int, int]
-    size: int
+    size: Union[int, Tuple[int, int]]
     scale: float
     pad: Tuple[float, float]
+
+    @property
+    def wh(self) -> Tuple[int, int]:
+        """(width, height) of the model input."""
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
 
     @property
     def resized(self) -> Tuple[int, int]:
@@ -110,30 +119,34 @@ class Letterbox(NamedTuple):
         """Points or xyxy boxes normalised to the square (last axis even) → frame pixels."""
         xy = np.asarray(xy, np.float32)
         shape = xy.shape
-        pts = xy.reshape(-1, 2) * np.float32(self.size)
+        pts = xy.reshape(-1, 2) * np.asarray(self.wh, np.float32)
         w, h = self.resized
         sx, sy = self.roi[2] / float(w), self.roi[3] / float(h)  # exact inverse of the integer resize
         pts = (pts - np.asarray(self.pad, np.float32)) * np.asarray([sx, sy], np.float32)
         return (pts + np.asarray(self.roi[:2], np.float32)).reshape(shape)
 
 
-def letterbox(roi: Sequence[int], size: int) -> Letterbox:
-    """Fit region ``roi`` (x, y, w, h) into a ``size`` square keeping its aspect ratio, centred."""
+def letterbox(roi: Sequence[int], size: Union[int, Sequence[int]]) -> Letterbox:
+    """Fit region ``roi`` (x, y, w, h) into a ``size`` square (or a (width, height) rectangle) keeping
+    its aspect ratio, centred."""
     x, y, w, h = (int(v) for v in roi)
-    scale = min(size / float(w), size / float(h))
-    lb = Letterbox((x, y, w, h), int(size), scale, (0.0, 0.0))
+    size = int(size) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+    lb = Letterbox((x, y, w, h), size, 1.0, (0.0, 0.0))
+    sw, sh = lb.wh
+    lb = lb._replace(scale=min(sw / float(w), sh / float(h)))
     rw, rh = lb.resized
-    return lb._replace(pad=((size - rw) // 2, (size - rh) // 2))
+    return lb._replace(pad=((sw - rw) // 2, (sh - rh) // 2))
 
 
 def letterbox_image(frame: np.ndarray, lb: Letterbox, interpolation: Optional[int] = None) -> np.ndarray:
-    """The ``lb.size`` square image (zero padding) of ``frame``'s region ``lb.roi``; bilinear unless told
-    (cv2.INTER_*): 10x cheaper than area averaging, and measured no worse on small faces."""
+    """The model-input image (``lb.wh``, zero padding) of ``frame``'s region ``lb.roi``; bilinear unless
+    told (cv2.INTER_*): 10x cheaper than area averaging, and measured no worse on small faces."""
     import cv2
 
     x, y, w, h = lb.roi
     rw, rh = lb.resized
-    out = np.zeros((lb.size, lb.size) + frame.shape[2:], frame.dtype)
+    sw, sh = lb.wh
+    out = np.zeros((sh, sw) + frame.shape[2:], frame.dtype)
     px, py = int(lb.pad[0]), int(lb.pad[1])
     how = cv2.INTER_LINEAR if interpolation is None else interpolation
     out[py:py + rh, px:px + rw] = cv2.resize(frame[y:y + h, x:x + w], (rw, rh), interpolation=how)
