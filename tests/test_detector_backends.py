@@ -373,7 +373,7 @@ def test_tensorrt_detector_with_dynamic_height_width(dynamic_full, tmp_path, mon
     many = rng.uniform(-1, 1, (9, 3, 64, 96)).astype(np.float32)  # above the profile's max batch 8: split
     with load_backend(path, kind="detector", options={"warmup": 1}) as b:
         assert b.input_hw_range == ((32, 32), (448, 768)) and (b.static_batch, b.max_batch) == (None, 8)
-        assert b._host["regressors"].size == 8 * (448 // 4) * (768 // 4) * 16  # anchors at the max shape
+        assert b._host["regressors"].size == 8 * (448 // 4) * (768 // 4) * 16  # anchors at the max input shape
         assert b._host["input"].size == 8 * 3 * 448 * 768
         got = {}
         for name, x in (("frame", frame), ("crops", crops), ("many", many)):
@@ -400,8 +400,8 @@ def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, mo
     with load_backend(path, kind="detector", options={"warmup": 0}) as b:
         for hw in ((480, 768), (448, 800), (16, 192)):
             with pytest.raises(UsageError, match=r"expected a batch of shape \(N, 3, 192, 192\) or \(N, 3, H, W\) "
-                                                 r"with \(H, W\) from \(32, 32\) to \(448, 768\), found \(1, 3, {}, {}\)"
-                                                 .format(*hw)):
+                                                 r"with \(H, W\) from \(32, 32\) to \(448, 768\), "
+                                                 r"found \(1, 3, {}, {}\)".format(*hw)):
                 b.run(np.zeros((1, 3) + hw, np.float32))
         engine.in_profile = lambda shape: False  # TensorRT itself refuses (set_*_shape returns False)
         with pytest.raises(InputError, match=r"engine '.*bf.engine' refuses input shape \[1, 3, 64, 64\] \(its "
@@ -451,6 +451,47 @@ def test_hw_range_from_the_profile(shape, profile, expected):
     assert hw_range(IOSpec("input", 0, True, shape, None), profile, (192, 192), "e.engine") == expected
 
 
+@pytest.mark.parametrize("api", ["bindings", "tensors"])
+def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_path, device, cli,  # noqa: F811
+                                                             monkeypatch, api):
+    """`edge export full_dynamic.onnx --engine --opt-input --max-input` on a Nano double whose parser reports
+    (-1, 3, -1, -1): the profile spans batch 1/1/8 and the given heights/widths; the TensorRT backend then
+    takes frames anywhere in that range (engine double with the profile the build recorded)."""
+    from edge.backends import tensorrt as trt_backend
+
+    onnx_path = str(tmp_path / "full_dynamic.onnx")
+    shutil.copy(dynamic_full, onnx_path)
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False, input_shape=(-1, 3, -1, -1))
+    r = cli(["export", onnx_path, "--engine", "--opt-input", "288x512", "--max-input", "512x896", "--json",
+             "--timing-cache", str(tmp_path / "tc")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+    shapes = [[1, 3, 32, 32], [1, 3, 288, 512], [8, 3, 512, 896]]
+    assert report["profile"] == [1, 1, 8] and report["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
+    assert ("profile", "input") + tuple(tuple(s) for s in shapes) in calls
+    _, _, sidecar = read_sidecar(report["engine"])
+    assert sidecar["build"]["input_shapes"] == report["input_shapes"]
+
+    engine = OrtEngine(dynamic_full, api, profile=[s[0] for s in shapes], hw=[tuple(s[2:]) for s in shapes])
+    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
+                                                                   "pycuda.driver": FakeCuda}[name])
+    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint(
+        "8.2.1.8", "NVIDIA Tegra X1", "5.3", "", ""))
+    with load_backend(report["engine"], kind="detector", options={"warmup": 1}) as b:
+        assert b.input_hw_range == ((32, 32), (512, 896))
+        scores, regressors = b.run(np.zeros((1, 3, 512, 896), np.float32))  # the engine's output order
+    assert regressors.shape == (1, 128 * 224, 16) and scores.shape == (1, 128 * 224, 1)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-input", "448x"], "expected --max-input H or HxW (e.g. 128 or 96x64), found '448x'"),
+    (["--opt-input", "0x448"], "expected --opt-input H or HxW"),
+])
+def test_export_input_size_options_are_checked_first(tmp_path, cli, args, message):
+    r = cli(["export", FULL, "--engine"] + args)
+    assert r.exit_code == 2 and message in r.output and not list(tmp_path.iterdir())
+
+
 def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
     from edge import engine as engine_mod
     from edge.meta import ModelMeta
@@ -497,3 +538,24 @@ def test_real_blazeface_engine_finds_the_same_faces(tmp_path, cli, face_photos, 
         assert len(got) == len(want) == 1, name
         np.testing.assert_allclose(got.boxes, want.boxes, atol=atol)  # pixels
     det.close()
+
+
+@needs_tensorrt_gpu
+def test_real_engine_with_dynamic_height_width_matches_onnx_runtime(tmp_path, cli, dynamic_full):
+    """Real TensorRT: the profile over height/width, the shape set per call and the output shapes read back."""
+    onnx_path = str(tmp_path / "full_dynamic.onnx")
+    shutil.copy(dynamic_full, onnx_path)
+    r = cli(["export", onnx_path, "--engine", "--fp32", "--json", "--timing-cache", str(tmp_path / "tc")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+    assert report["input_shapes"]["max"] == [8, 3, 448, 768]
+    session = ort.InferenceSession(dynamic_full)
+    rng = np.random.RandomState(4)
+    with load_backend(report["engine"], kind="detector") as b:
+        assert b.input_hw_range == ((32, 32), (448, 768))
+        for shape in ((1, 3, 256, 448), (3, 3, 192, 192), (1, 3, 448, 768), (1, 3, 256, 448)):
+            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            ref = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"input": x})))
+            for name, out in zip(b.info()["outputs"], b.run(x)):
+                assert out.shape == ref[name].shape, (shape, name)
+                np.testing.assert_allclose(out, ref[name], atol=0.5, rtol=1e-2, err_msg=str(shape))  # TF32 on Ampere+
