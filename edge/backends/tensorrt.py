@@ -3,9 +3,11 @@
 Runs on both TensorRT API generations:
 
 * ``bindings`` (TensorRT 8.2, JetPack 4.6 / Jetson Nano): ``num_bindings``, ``binding_is_input``,
-  ``get_binding_shape``, ``get_profile_shape``, ``set_binding_shape``, ``execute_async_v2``;
+  ``get_binding_shape`` (engine and context), ``get_profile_shape``, ``set_binding_shape``,
+  ``execute_async_v2``;
 * ``tensors`` (TensorRT 8.5+ and 10.x): ``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``,
-  ``get_tensor_profile_shape``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``.
+  ``get_tensor_shape`` (engine and context), ``get_tensor_profile_shape``, ``set_input_shape``,
+  ``set_tensor_address``, ``execute_async_v3``.
 
 Host buffers are page-locked (``pycuda.driver.pagelocked_empty``), copies and execution are queued on
 one CUDA stream. Dynamic-batch engines get the input shape set per call and batches above the
@@ -16,8 +18,8 @@ record in the sidecar (``"detector"``); its input height/width may be dynamic (a
 plus square second-pass crops through one engine): ``input_hw_range`` then comes from the
 optimization profile, buffers are sized for the profile's max shape, and every call sets the full
 input shape and reads each output's shape back from the execution context
-(``get_binding_shape``/``get_tensor_shape``). TensorRT's own log lines go
-to the Python logger ``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
+(``get_binding_shape``/``get_tensor_shape``). TensorRT's own log lines go to the Python logger
+``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
 pure functions over engine objects so it is tested without a GPU.
 """
 import json
