@@ -11,10 +11,13 @@ Only ``build_engine`` and the calibrator touch tensorrt/pycuda, following NVIDIA
 
 A detector ONNX (an ``edge.detector`` record, no classifier ``edge.meta``) builds the same way: its
 sidecar carries the record (``"detector"``) beside the ModelMeta that feeds it, and its batch
-profile is tuned for one frame plus its 3x2 tiles (opt 7, max 16).
+profile is tuned for one frame plus its 3x2 tiles (opt 7, max 16). A detector whose input height
+and width are dynamic (``["N", 3, "H", "W"]``: one pass over the whole resized frame, then square
+second-pass crops) gets a profile over height and width too (``spatial_profile``).
 
 This module must stay Python-3.6 compatible (checked by ``vermin`` in CI).
 """
+import json
 import os
 import re
 import tempfile
@@ -114,6 +117,18 @@ def batch_profile(dim0, opt: int = 4, max_batch: int = 16) -> Profile:
 
 CLASSIFIER_OPT_BATCH = 4  # faces per frame, typically
 DETECTOR_OPT_BATCH = 7  # BlazeFace: the whole frame + 3x2 tiles, one batch per frame
+MAX_BATCH = 16
+
+# A detector with dynamic height/width runs one whole-frame pass (batch 1, the frame resized by its scale
+# and padded to the detector's input multiple), then up to 8 square crops (192x192) in a second pass.
+# TensorRT sizes an execution context's activation memory for the profile's MAX shape, and each of its
+# dimensions counts: on a Jetson Nano (4 GB shared by CPU and GPU) keep the max batch and max height/width
+# no larger than the frames the camera really sends (--max-input, --max-batch).
+FRAME_MIN_INPUT = (32, 32)
+FRAME_OPT_INPUT = (256, 448)  # 1280x720 at scale 0.35 → 448x252 → padded to 448x256 (the default frame pass)
+FRAME_MAX_INPUT = (448, 768)  # 1920x1080 at scale 0.4 → 768x432 → padded to 768x448
+FRAME_OPT_BATCH = 1  # one frame pass per call
+FRAME_MAX_BATCH = 8  # the second pass: up to 8 square crops
 
 
 def engine_model(props: Mapping[str, str], source: str) -> Tuple[Optional[ModelMeta], Optional[str]]:
@@ -128,11 +143,84 @@ def engine_model(props: Mapping[str, str], source: str) -> Tuple[Optional[ModelM
     return None, None
 
 
-def default_opt_batch(detector: bool, opt: Optional[int] = None) -> int:
-    """The profile's opt batch: as given, else 7 for a detector (frame + 3x2 tiles), 4 for a classifier."""
+def default_opt_batch(detector: bool, opt: Optional[int] = None, frame: bool = False) -> int:
+    """The profile's opt batch: as given, else 1 for a detector with dynamic height/width (one frame pass),
+    7 for a square detector (frame + 3x2 tiles), 4 for a classifier."""
     if opt is not None:
         return int(opt)
+    if frame:
+        return FRAME_OPT_BATCH
     return DETECTOR_OPT_BATCH if detector else CLASSIFIER_OPT_BATCH
+
+
+def default_max_batch(max_batch: Optional[int] = None, frame: bool = False) -> int:
+    """The profile's max batch: as given, else 8 for a detector with dynamic height/width (its second-pass
+    crops; activation memory grows with it), 16 otherwise."""
+    if max_batch is not None:
+        return int(max_batch)
+    return FRAME_MAX_BATCH if frame else MAX_BATCH
+
+
+def has_dynamic_hw(shape: Sequence) -> bool:
+    """Whether a parsed network input (N, C, H, W) has a dynamic height or width (-1)."""
+    return any(not isinstance(d, int) or d < 0 for d in tuple(shape)[2:4])
+
+
+def input_multiple(record: Optional[str]) -> int:
+    """``layout.input_multiple`` of a detector record (what it pads frames to; 0 when absent)."""
+    try:
+        return int(json.loads(record or "{}").get("layout", {}).get("input_multiple") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
+def _hw(hw: Sequence[int]) -> str:
+    return "{}x{}".format(*hw)
+
+
+def spatial_profile(shape: Sequence, batch: Profile, square: Sequence[int], opt_hw: Optional[Sequence[int]] = None,
+                    max_hw: Optional[Sequence[int]] = None, multiple: int = 0) -> Profile:
+    """min/opt/max full input shapes for a detector whose input height and/or width are dynamic.
+
+    ``shape``: the parsed network input (N, C, H, W) with -1 for a dynamic dimension (a fixed height or
+    width stays as it is); ``batch``: its batch profile; ``square``: the record's square input size
+    (warm-up and second-pass crops), which must lie inside the range. Height/width: min 32x32, opt
+    ``opt_hw`` (default 256x448, a 720p frame at scale 0.35), max ``max_hw`` (default 448x768, a 1080p
+    frame at 0.4); each dimension's max is independent, so the max shape also covers ``batch.max``
+    square crops. ``multiple`` (the record's ``layout.input_multiple``): opt and max must be multiples.
+
+    >>> spatial_profile((-1, 3, -1, -1), Profile(1, 1, 8), (192, 192))
+    Profile(min=(1, 3, 32, 32), opt=(1, 3, 256, 448), max=(8, 3, 448, 768))
+    """
+    channels, dims = int(shape[1]), tuple(shape[2:4])
+    fixed = [isinstance(d, int) and d > 0 for d in dims]
+
+    def resolve(flag, given, default):
+        value = tuple(int(v) for v in (given if given is not None else default))
+        if len(value) != 2 or min(value) < 1:
+            raise UsageError("expected {} HxW (e.g. 448x768), found {}".format(flag, given))
+        for i, d in enumerate(dims):
+            if fixed[i]:  # a fixed dimension stays fixed
+                if given is not None and value[i] != d:
+                    raise UsageError("expected {} with {} {} (fixed in the ONNX input), found {}".format(
+                        flag, ("height", "width")[i], d, _hw(value)))
+                value = value[:i] + (int(d),) + value[i + 1:]
+        if multiple and any(v % multiple for v, f in zip(value, fixed) if not f):
+            raise UsageError("expected {} height and width that are multiples of {} (the detector pads frames "
+                             "to multiples of {}), found {}".format(flag, multiple, multiple, _hw(value)))
+        return value
+
+    lo = tuple(int(d) if f else m for d, f, m in zip(dims, fixed, FRAME_MIN_INPUT))
+    opt = resolve("--opt-input", opt_hw, FRAME_OPT_INPUT)
+    hi = resolve("--max-input", max_hw, FRAME_MAX_INPUT)
+    if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
+        raise UsageError("expected --opt-input between {} and --max-input {} in height and width, found {}".format(
+            _hw(lo), _hw(hi), _hw(opt)))
+    square = tuple(int(v) for v in square)
+    if not all(a <= q <= c for a, q, c in zip(lo, square, hi)):
+        raise UsageError("--max-input {} leaves out the detector's {} input (its second-pass crops): expected at "
+                         "least {}".format(_hw(hi), _hw(square), _hw(square)))
+    return Profile(*((b, channels) + v for b, v in zip(batch, (lo, opt, hi))))
 
 
 def profile_shapes(profile: Profile, chw: Sequence[int]) -> Tuple[Tuple[int, ...], ...]:
@@ -292,15 +380,19 @@ def device_caps():
 
 
 def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=None, out: Optional[str] = None,
-                 opt_batch: int = 4, max_batch: int = 16, workspace_mb: Optional[int] = None,
+                 opt_batch: Optional[int] = None, max_batch: Optional[int] = None, workspace_mb: Optional[int] = None,
                  timing_cache: Optional[str] = None, log_level: str = "warning", force: bool = False,
                  calib_sha: str = "", onnx_is_qdq: bool = False, calib_batch: int = 8, echo=print,
-                 detector_record: Optional[str] = None) -> Dict:
+                 detector_record: Optional[str] = None, opt_input: Optional[Tuple[int, int]] = None,
+                 max_input: Optional[Tuple[int, int]] = None) -> Dict:
     """ONNX → plain TensorRT plan + JSON sidecar; reuses a matching engine unless ``force``.
 
     ``calib_batches``: a callable returning an iterable of float32 NCHW batches of ``calib_batch``
     images for INT8 calibration (only called when no calibration cache exists). ``detector_record``:
-    the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar. Returns a report dict.
+    the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar. ``opt_batch``/``max_batch``:
+    the profile's batch (None: ``default_opt_batch``/``default_max_batch``); ``opt_input``/``max_input``:
+    its (height, width) for a detector whose input height/width are dynamic (``spatial_profile``).
+    Returns a report dict.
     """
     trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
     require("pycuda.driver", "pycuda", "TensorRT engines")
@@ -355,8 +447,22 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
         config.set_flag(trt.BuilderFlag.INT8)
 
     inp = network.get_input(0)
-    prof = batch_profile(inp.shape[0], opt_batch, max_batch)
-    shapes = profile_shapes(prof, tuple(inp.shape)[1:])
+    in_shape = tuple(inp.shape)
+    frame = has_dynamic_hw(in_shape)  # a detector that takes whole frames of any size as well as square crops
+    if frame and not detector_record:
+        raise InputError("'{}' takes input {} of shape {} with a dynamic height/width; a classifier engine runs at "
+                         "its fixed input size: export the ONNX with a fixed height and width".format(
+                             onnx_path, inp.name, list(in_shape)))
+    if (opt_input or max_input) and not frame:
+        raise UsageError("--opt-input/--max-input set the height/width range of a detector whose ONNX input has a "
+                         "dynamic height/width; '{}' takes {}".format(onnx_path, list(in_shape)))
+    prof = batch_profile(in_shape[0], default_opt_batch(bool(detector_record), opt_batch, frame),
+                         default_max_batch(max_batch, frame))
+    if frame:
+        shapes = tuple(spatial_profile(in_shape, prof, meta.input_size, opt_input, max_input,
+                                       input_multiple(detector_record)))
+    else:
+        shapes = profile_shapes(prof, in_shape[1:])
     profile = builder.create_optimization_profile()
     profile.set_shape(inp.name, *shapes)
     config.add_optimization_profile(profile)
@@ -369,7 +475,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
         config.int8_calibrator = calibrator
         cal_batch = calib_batch
         cal_profile = builder.create_optimization_profile()
-        cal_shape = (cal_batch,) + tuple(inp.shape)[1:]
+        cal_shape = (cal_batch, in_shape[1]) + tuple(meta.input_size) if frame else (cal_batch,) + in_shape[1:]
         cal_profile.set_shape(inp.name, cal_shape, cal_shape, cal_shape)
         config.set_calibration_profile(cal_profile)
 
@@ -381,9 +487,10 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     tcache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(tcache, False)
 
-    echo("building {} engine with TensorRT {} on {} (sm {}), batch {}/{}/{}, workspace {} MiB — this takes "
+    echo("building {} engine with TensorRT {} on {} (sm {}), batch {}/{}/{}{}, workspace {} MiB — this takes "
          "minutes on a Jetson Nano".format(choice.name.upper(), version, gpu, cc, prof.min, prof.opt, prof.max,
-                                           ws // MiB))
+                                           ", input {}/{}/{}".format(*(_hw(sh[2:]) for sh in shapes)) if frame
+                                           else "", ws // MiB))
     t0 = time.time()
     if plan.build == "build_engine":
         engine = builder.build_engine(network, config)
@@ -395,14 +502,16 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     seconds = time.time() - t0
     _atomic_write(path, bytes(memoryview(blob)))
     _atomic_write(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
-    extra = {"build": {"profile": list(prof), "workspace_mib": ws // MiB, "api": plan.generation,
-                       "seconds": round(seconds, 1), "calibration_cache": cache_file, "notes": choice.notes}}
+    input_shapes = {k: list(v) for k, v in zip(("min", "opt", "max"), shapes)}
+    extra = {"build": {"profile": list(prof), "input_shapes": input_shapes, "workspace_mib": ws // MiB,
+                       "api": plan.generation, "seconds": round(seconds, 1), "calibration_cache": cache_file,
+                       "notes": choice.notes}}
     if detector_record:
         extra["detector"] = detector_record
     write_sidecar(path, meta, current, extra=extra)
     return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
-            "profile": list(prof), "seconds": seconds, "size": os.path.getsize(path), "timing_cache": tc_path,
-            "calibration_cache": cache_file, "api": plan.generation,
+            "profile": list(prof), "input_shapes": input_shapes, "seconds": seconds, "size": os.path.getsize(path),
+            "timing_cache": tc_path, "calibration_cache": cache_file, "api": plan.generation,
             "kind": "detector" if detector_record else "classifier"}
 
 

@@ -252,11 +252,21 @@ class FakeContext:
             self.engine_batch = engine._b[0][2][0]
 
     def set_binding_shape(self, index, shape):
+        if not 1 <= shape[0] <= self.engine._max:
+            return False  # TensorRT keeps the previous shape
         self.shape = tuple(shape)
-        return shape[0] <= self.engine._max
+        return True
 
     def set_input_shape(self, name, shape):
         return self.set_binding_shape(0, shape)
+
+    def get_binding_shape(self, index):
+        """The engine's shape, with the batch of the input shape last set (-1 while none is)."""
+        declared = self.engine._b[index][2] if hasattr(self.engine, "_b") else list(self.engine._t.values())[index][1]
+        return tuple(declared) if self.shape is None else (self.shape[0],) + tuple(declared[1:])
+
+    def get_tensor_shape(self, name):
+        return self.get_binding_shape(list(self.engine._t).index(name))
 
     def set_tensor_address(self, name, address):
         self.addresses[name] = address
@@ -414,6 +424,10 @@ def test_tensorrt_stale_engine_is_refused(fake_engine_file, monkeypatch):
 @pytest.mark.parametrize("engine,message", [
     (FakeEngine82(shape=(3, 8, 8)), r"takes input input of shape \[-1, 3, 8, 8\], expected \(N, 3, 4, 4\)"),
     (FakeEngine10(shape=(1, 4, 4)), r"expected \(N, 3, 4, 4\)"),
+    # a classifier with dynamic height/width (only detector engines may have them)
+    (FakeEngine82(shape=(3, -1, -1)), r"shape \[-1, 3, -1, -1\], expected \(N, 3, 4, 4\) from its metadata \(only the "
+                                      r"batch dimension may be dynamic\)"),
+    (FakeEngine10(shape=(3, 4, -1)), r"only the batch dimension may be dynamic\)$"),
 ])
 def test_tensorrt_engine_that_does_not_fit_its_metadata(fake_engine_file, engine, message):
     with pytest.raises(InputError, match=message):

@@ -113,27 +113,43 @@ def test_torchscript_detector_needs_its_record(tiny_detector, tmp_path):
 
 class OrtEngine:
     """A TensorRT engine double with TensorRT's documented attributes of one API generation; executing it
-    runs the real ONNX model in ONNX Runtime on the fake device memory. Outputs in ``order``."""
+    runs the real ONNX model in ONNX Runtime on the fake device memory. Outputs in ``order``. ``hw``:
+    (min, opt, max) (height, width) of an engine whose input height/width are dynamic (-1)."""
 
     has_implicit_batch_dimension = False
     num_optimization_profiles = 1
     INPUT, OUTPUT = "INPUT", "OUTPUT"  # FakeTrt.TensorIOMode
 
-    def __init__(self, path, api, order=("classificators", "regressors"), batch=-1, profile=(1, 7, 16)):
+    def __init__(self, path, api, order=("classificators", "regressors"), batch=-1, profile=(1, 7, 16), hw=None):
         self.session = ort.InferenceSession(path)
-        s = json.loads(record_of(path))["layout"]["input_size"]  # an engine built for the square input
-        names = [o.name for o in self.session.get_outputs()]
-        outs = self.session.run(None, {"input": np.zeros((1, 3, s, s), np.float32)})
-        shapes = {n: tuple(o.shape[1:]) for n, o in zip(names, outs)}
-        self.io = [("input", True, (batch, 3, s, s))] + [(n, False, (batch,) + shapes[n]) for n in order]
-        self.profile, self._max = profile, profile[2]
+        if hw is None:  # an engine built for the square input (as from an ONNX with a fixed 192 x 192)
+            s = json.loads(record_of(path))["layout"]["input_size"]
+            names = [o.name for o in self.session.get_outputs()]
+            outs = self.session.run(None, {"input": np.zeros((1, 3, s, s), np.float32)})
+            fixed = {n: tuple(o.shape[1:]) for n, o in zip(names, outs)}
+            in_hw, hw = (s, s), ((s, s),) * 3
+        else:  # height/width dynamic: symbolic ONNX dims are -1 in TensorRT
+            fixed = {o.name: tuple(d if isinstance(d, int) else -1 for d in o.shape[1:])
+                     for o in self.session.get_outputs()}
+            in_hw = (-1, -1)
+        self.io = [("input", True, (batch, 3) + in_hw)] + [(n, False, (batch,) + fixed[n]) for n in order]
+        self.shapes = [(b if batch < 0 else batch, 3) + tuple(p) for b, p in zip(profile, hw)]  # min, opt, max
+        self._out = {}
         if api == "tensors":
             self.num_io_tensors = len(self.io)
         else:
             self.num_bindings = len(self.io)
 
-    def _profile(self, shape):
-        return [(b,) + tuple(shape[1:]) for b in self.profile]
+    def output_shapes(self, shape):
+        """Output shapes for an input shape, as TensorRT's shape inference gives them (from ONNX Runtime)."""
+        if shape[2:] not in self._out:
+            zeros = np.zeros((1, 3) + tuple(shape[2:]), np.float32)
+            names = [o.name for o in self.session.get_outputs()]
+            self._out[shape[2:]] = dict(zip(names, [o.shape[1:] for o in self.session.run(None, {"input": zeros})]))
+        return {n: (shape[0],) + tuple(s) for n, s in self._out[shape[2:]].items()}
+
+    def in_profile(self, shape):
+        return all(lo <= d <= hi for lo, d, hi in zip(self.shapes[0], shape, self.shapes[2]))
 
     # 8.2 binding API
     def get_binding_name(self, i):
@@ -149,7 +165,8 @@ class OrtEngine:
         return FakeDtype()
 
     def get_profile_shape(self, profile, binding):
-        return self._profile(self.io[binding][2])
+        assert profile == 0 and self.io[binding][1], "profile shapes exist for inputs only"
+        return list(self.shapes)
 
     # 8.5+/10.x tensor API
     def get_tensor_name(self, i):
@@ -165,7 +182,7 @@ class OrtEngine:
         return FakeDtype()
 
     def get_tensor_profile_shape(self, name, profile):
-        return self._profile(self.get_tensor_shape(name))
+        return self.get_profile_shape(profile, [n for n, _, _ in self.io].index(name))
 
     def create_execution_context(self):
         return OrtContext(self)
@@ -176,11 +193,22 @@ class OrtContext:
         self.engine, self.shape, self.addresses, self.calls = engine, None, {}, []
 
     def set_binding_shape(self, index, shape):
+        if not self.engine.in_profile(tuple(shape)):
+            return False  # TensorRT refuses a shape outside the profile and keeps the previous one
         self.shape = tuple(shape)
-        return shape[0] <= self.engine._max
+        return True
 
     def set_input_shape(self, name, shape):
         return self.set_binding_shape(0, shape)
+
+    def get_binding_shape(self, index):
+        name, is_input, declared = self.engine.io[index]
+        if self.shape is None:
+            return declared
+        return self.shape if is_input else self.engine.output_shapes(self.shape)[name]
+
+    def get_tensor_shape(self, name):
+        return self.get_binding_shape([n for n, _, _ in self.engine.io].index(name))
 
     def set_tensor_address(self, name, address):
         self.addresses[name] = address
@@ -191,7 +219,9 @@ class OrtContext:
         outs = dict(zip([o.name for o in self.engine.session.get_outputs()], self.engine.session.run(None, {
             "input": x})))
         for name, out in outs.items():
-            FakeMem.by_addr[addresses[name]].buf[:out.size] = out.ravel()
+            mem = FakeMem.by_addr[addresses[name]]
+            assert out.size <= mem.buf.size, "output {} overruns its device buffer".format(name)
+            mem.buf[:out.size] = out.ravel()
         return True
 
     def execute_async_v2(self, bindings, stream_handle):
@@ -297,6 +327,168 @@ def test_tensorrt_run_copies_every_output_at_any_batch(tmp_path, monkeypatch, ap
         assert len(calls) == 1 + 2 + 3 and all(c[1] is None for c in calls)
 
 
+@pytest.fixture(scope="module")
+def dynamic_full():
+    """The bundled full-range BlazeFace ONNX: input (N, 3, H, W), outputs (N, A, 16) and (N, A, 1), symbolic —
+    the network is fully convolutional, so ONNX Runtime runs it at any multiple of 32."""
+    shape = ort.InferenceSession(FULL).get_inputs()[0].shape
+    assert shape[1] == 3 and all(isinstance(d, str) for d in shape[2:]), shape
+    return FULL
+
+
+FRAME_HW = ((32, 32), (256, 448), (448, 768))  # the build's default min/opt/max (height, width)
+
+
+def detector_engine_file(tmp_path, monkeypatch, engine):
+    """An engine file + sidecar with BlazeFace's record, loaded through the fake tensorrt/pycuda modules."""
+    from edge import engine as engine_mod
+    from edge.backends import tensorrt as trt_backend
+    from edge.backends.base import detector_model_meta
+
+    record = record_of(FULL)
+    path = str(tmp_path / "bf.engine")
+    open(path, "wb").write(b"plan")
+    fp = make_fingerprint("fake", "FakeGPU", "5.3", "fp16", "abc")
+    engine_mod.write_sidecar(path, detector_model_meta(record, path), fp, extra={"detector": record})
+    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
+                                                                   "pycuda.driver": FakeCuda}[name])
+    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint("fake", "FakeGPU", "5.3", "", ""))
+    return path
+
+
+@pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
+def test_tensorrt_detector_with_dynamic_height_width(dynamic_full, tmp_path, monkeypatch, api, v):
+    """A whole-frame pass (1x3x256x448) and second-pass crops (3x3x192x192) through one engine whose input
+    height/width are dynamic: the full shape set per call, outputs (N, anchors, ...) read back at the size
+    TensorRT gives for that shape, buffers sized once for the profile's max shape."""
+    engine = OrtEngine(dynamic_full, api, order=("regressors", "classificators"), profile=(1, 1, 8), hw=FRAME_HW)
+    path = detector_engine_file(tmp_path, monkeypatch, engine)
+    session = ort.InferenceSession(dynamic_full)
+    rng = np.random.RandomState(3)
+    frame = rng.uniform(-1, 1, (1, 3, 256, 448)).astype(np.float32)
+    crops = rng.uniform(-1, 1, (3, 3, 192, 192)).astype(np.float32)
+    many = rng.uniform(-1, 1, (9, 3, 64, 96)).astype(np.float32)  # above the profile's max batch 8: split
+    with load_backend(path, kind="detector", options={"warmup": 1}) as b:
+        assert b.input_hw_range == ((32, 32), (448, 768)) and (b.static_batch, b.max_batch) == (None, 8)
+        assert b._host["regressors"].size == 8 * (448 // 4) * (768 // 4) * 16  # anchors at the max input shape
+        assert b._host["input"].size == 8 * 3 * 448 * 768
+        got = {}
+        for name, x in (("frame", frame), ("crops", crops), ("many", many)):
+            got[name] = b.run(x)
+            anchors = (x.shape[2] // 4) * (x.shape[3] // 4)
+            assert [o.shape for o in got[name]] == [(len(x), anchors, 16), (len(x), anchors, 1)], name
+        again = b.run(frame)
+        calls = b._context.calls
+    for name, x in (("frame", frame), ("crops", crops), ("many", many)):
+        ref = session.run(["regressors", "classificators"], {"input": x})
+        for o, r in zip(got[name], ref):  # the frame's arrays survive the later calls: they are copies
+            np.testing.assert_allclose(o, r, atol=1e-4, err_msg=name)
+    for o, r in zip(again, got["frame"]):
+        np.testing.assert_array_equal(o, r)
+    assert calls == [(v, (1, 3, 192, 192)),  # warm-up at the record's square size
+                     (v, (1, 3, 256, 448)), (v, (3, 3, 192, 192)), (v, (8, 3, 64, 96)), (v, (1, 3, 64, 96)),
+                     (v, (1, 3, 256, 448))]
+
+
+@pytest.mark.parametrize("api", ["bindings", "tensors"])
+def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, monkeypatch, api):
+    engine = OrtEngine(dynamic_full, api, profile=(1, 1, 8), hw=FRAME_HW)
+    path = detector_engine_file(tmp_path, monkeypatch, engine)
+    with load_backend(path, kind="detector", options={"warmup": 0}) as b:
+        for hw in ((480, 768), (448, 800), (16, 192)):
+            with pytest.raises(UsageError, match=r"expected a batch of shape \(N, 3, 192, 192\) or \(N, 3, H, W\) "
+                                                 r"with \(H, W\) from \(32, 32\) to \(448, 768\), "
+                                                 r"found \(1, 3, {}, {}\)".format(*hw)):
+                b.run(np.zeros((1, 3) + hw, np.float32))
+        engine.in_profile = lambda shape: False  # TensorRT itself refuses (set_*_shape returns False)
+        with pytest.raises(InputError, match=r"engine '.*bf.engine' refuses input shape \[1, 3, 64, 64\] \(its "
+                                             r"optimization profile takes \[1, 3, 32, 32\] to \[8, 3, 448, 768\]\)"):
+            b.run(np.zeros((1, 3, 64, 64), np.float32))
+    # a profile that leaves out the record's 192x192 (warm-up, second-pass crops) is refused at load
+    small = OrtEngine(dynamic_full, api, profile=(1, 1, 8), hw=((32, 32), (128, 128), (160, 320)))
+    path = detector_engine_file(tmp_path, monkeypatch, small)
+    with pytest.raises(InputError, match=r"takes inputs from 32x32 to 160x320 \(its optimization profile\), which "
+                                         r"leaves out the detector's 192x192 input"):
+        load_backend(path, kind="detector")
+
+
+@pytest.mark.parametrize("in_shape,out_shape,detector,message", [
+    ((-1, 3, 4, 4), (-1, 2), False, None),
+    ((-1, 3, -1, -1), (-1, 2), False, r"of shape \[-1, 3, -1, -1\], expected \(N, 3, 4, 4\) from its metadata "
+                                      r"\(only the batch dimension may be dynamic\)"),
+    ((-1, 3, -1, -1), (-1, -1, 16), True, None),
+    ((-1, 3, 4, -1), (-1, -1, 16), True, None),
+    ((1, 3, -1, -1), (1, -1, 1), True, None),
+    ((-1, -1, -1, -1), (-1, -1, 16), True, r"may be dynamic, and a detector's height and width\)"),
+    ((-1, 3, 8, -1), (-1, -1, 16), True, r"expected \(N, 3, 4, 4\)"),
+    ((-1, 3, 4, 4), (-1, -1, 16), True, r"output out has dynamic dimensions beyond the batch \[-1, -1, 16\]"),
+    ((-1, 3, 4, 4), (-1, -1), False, r"such as \(N, classes\) \(or a detector engine whose input height/width"),
+])
+def test_check_io_lets_only_detectors_have_dynamic_height_width(in_shape, out_shape, detector, message):
+    from edge.backends.tensorrt import IOSpec, check_io
+    from edge.meta import ModelMeta
+
+    specs = [IOSpec("in", 0, True, in_shape, None), IOSpec("out", 1, False, out_shape, None)]
+    meta = ModelMeta(arch="", labels=("a", "b"), input_size=(4, 4))
+    if message is None:
+        assert check_io(specs, meta, "e.engine", detector) == (specs[0], specs[1:])
+    else:
+        with pytest.raises(InputError, match=message):
+            check_io(specs, meta, "e.engine", detector)
+
+
+@pytest.mark.parametrize("shape,profile,expected", [
+    ((-1, 3, 192, 192), [(1, 3, 192, 192), (7, 3, 192, 192), (16, 3, 192, 192)], None),
+    ((-1, 3, -1, -1), [(1, 3, 32, 32), (1, 3, 256, 448), (8, 3, 448, 768)], ((32, 32), (448, 768))),
+    ((1, 3, -1, 192), [(1, 3, 64, 192), (1, 3, 256, 192), (1, 3, 512, 192)], ((64, 192), (512, 192))),
+])
+def test_hw_range_from_the_profile(shape, profile, expected):
+    from edge.backends.tensorrt import IOSpec, hw_range
+
+    assert hw_range(IOSpec("input", 0, True, shape, None), profile, (192, 192), "e.engine") == expected
+
+
+@pytest.mark.parametrize("api", ["bindings", "tensors"])
+def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_path, device, cli,  # noqa: F811
+                                                             monkeypatch, api):
+    """`edge export full_dynamic.onnx --engine --opt-input --max-input` on a Nano double whose parser reports
+    (-1, 3, -1, -1): the profile spans batch 1/1/8 and the given heights/widths; the TensorRT backend then
+    takes frames anywhere in that range (engine double with the profile the build recorded)."""
+    from edge.backends import tensorrt as trt_backend
+
+    onnx_path = str(tmp_path / "full_dynamic.onnx")
+    shutil.copy(dynamic_full, onnx_path)
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False, input_shape=(-1, 3, -1, -1))
+    r = cli(["export", onnx_path, "--engine", "--opt-input", "288x512", "--max-input", "512x896", "--json",
+             "--timing-cache", str(tmp_path / "tc")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+    shapes = [[1, 3, 32, 32], [1, 3, 288, 512], [8, 3, 512, 896]]
+    assert report["profile"] == [1, 1, 8] and report["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
+    assert ("profile", "input") + tuple(tuple(s) for s in shapes) in calls
+    _, _, sidecar = read_sidecar(report["engine"])
+    assert sidecar["build"]["input_shapes"] == report["input_shapes"]
+
+    engine = OrtEngine(dynamic_full, api, profile=[s[0] for s in shapes], hw=[tuple(s[2:]) for s in shapes])
+    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
+                                                                   "pycuda.driver": FakeCuda}[name])
+    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint(
+        "8.2.1.8", "NVIDIA Tegra X1", "5.3", "", ""))
+    with load_backend(report["engine"], kind="detector", options={"warmup": 1}) as b:
+        assert b.input_hw_range == ((32, 32), (512, 896))
+        scores, regressors = b.run(np.zeros((1, 3, 512, 896), np.float32))  # the engine's output order
+    assert regressors.shape == (1, 128 * 224, 16) and scores.shape == (1, 128 * 224, 1)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-input", "448x"], "expected --max-input H or HxW (e.g. 128 or 96x64), found '448x'"),
+    (["--opt-input", "0x448"], "expected --opt-input H or HxW"),
+])
+def test_export_input_size_options_are_checked_first(tmp_path, cli, args, message):
+    r = cli(["export", FULL, "--engine"] + args)
+    assert r.exit_code == 2 and message in r.output and not list(tmp_path.iterdir())
+
+
 def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
     from edge import engine as engine_mod
     from edge.meta import ModelMeta
@@ -343,3 +535,24 @@ def test_real_blazeface_engine_finds_the_same_faces(tmp_path, cli, face_photos, 
         assert len(got) == len(want) == 1, name
         np.testing.assert_allclose(got.boxes, want.boxes, atol=atol)  # pixels
     det.close()
+
+
+@needs_tensorrt_gpu
+def test_real_engine_with_dynamic_height_width_matches_onnx_runtime(tmp_path, cli, dynamic_full):
+    """Real TensorRT: the profile over height/width, the shape set per call and the output shapes read back."""
+    onnx_path = str(tmp_path / "full_dynamic.onnx")
+    shutil.copy(dynamic_full, onnx_path)
+    r = cli(["export", onnx_path, "--engine", "--fp32", "--json", "--timing-cache", str(tmp_path / "tc")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+    assert report["input_shapes"]["max"] == [8, 3, 448, 768]
+    session = ort.InferenceSession(dynamic_full)
+    rng = np.random.RandomState(4)
+    with load_backend(report["engine"], kind="detector") as b:
+        assert b.input_hw_range == ((32, 32), (448, 768))
+        for shape in ((1, 3, 256, 448), (3, 3, 192, 192), (1, 3, 448, 768), (1, 3, 256, 448)):
+            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            ref = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"input": x})))
+            for name, out in zip(b.info()["outputs"], b.run(x)):
+                assert out.shape == ref[name].shape, (shape, name)
+                np.testing.assert_allclose(out, ref[name], atol=0.5, rtol=1e-2, err_msg=str(shape))  # TF32 on Ampere+

@@ -77,6 +77,68 @@ def test_batch_profile_refuses_opt_above_max_and_shapes():
                                                                       (16, 3, 128, 128))
 
 
+FRAME = (-1, 3, -1, -1)  # a detector ONNX with symbolic ["N", 3, "H", "W"], as TensorRT's parser reports it
+
+
+@pytest.mark.parametrize("shape,batch,square,opt,mx,multiple,expect", [
+    # defaults: min 32x32, opt 256x448 (720p at 0.35), max 448x768 (1080p at 0.4) and 8 crops
+    (FRAME, (1, 1, 8), (192, 192), None, None, 0, ((1, 3, 32, 32), (1, 3, 256, 448), (8, 3, 448, 768))),
+    (FRAME, (1, 1, 8), (192, 192), None, None, 32, ((1, 3, 32, 32), (1, 3, 256, 448), (8, 3, 448, 768))),
+    (FRAME, (1, 2, 4), (192, 192), (288, 512), (768, 1344), 32,
+     ((1, 3, 32, 32), (2, 3, 288, 512), (4, 3, 768, 1344))),
+    (FRAME, (1, 1, 8), (192, 192), None, (768, 448), 32,  # a portrait camera: 1080x1920 at 0.4
+     ((1, 3, 32, 32), (1, 3, 256, 448), (8, 3, 768, 448))),
+    (FRAME, (1, 1, 1), (128, 128), (240, 432), (240, 432), 16,  # short range, one fixed frame size
+     ((1, 3, 32, 32), (1, 3, 240, 432), (1, 3, 240, 432))),
+    ((-1, 3, 192, -1), (1, 1, 8), (192, 192), None, (192, 1024), 0,  # only the width dynamic
+     ((1, 3, 192, 32), (1, 3, 192, 448), (8, 3, 192, 1024))),
+    ((2, 3, -1, -1), (2, 2, 2), (192, 192), (192, 192), None, 0,  # a static batch stays static
+     ((2, 3, 32, 32), (2, 3, 192, 192), (2, 3, 448, 768))),
+])
+def test_spatial_profile(shape, batch, square, opt, mx, multiple, expect):
+    assert tuple(tb.spatial_profile(shape, tb.Profile(*batch), square, opt, mx, multiple)) == expect
+
+
+@pytest.mark.parametrize("shape,opt,mx,multiple,message", [
+    (FRAME, (512, 896), None, 0, r"expected --opt-input between 32x32 and --max-input 448x768 in height and width, "
+                                 r"found 512x896"),
+    (FRAME, (16, 448), None, 0, r"expected --opt-input between 32x32 .* found 16x448"),
+    (FRAME, (128, 128), (160, 320), 32, r"--max-input 160x320 leaves out the detector's 192x192 input \(its "
+                                        r"second-pass crops\): expected at least 192x192"),
+    (FRAME, None, (450, 768), 32, r"expected --max-input height and width that are multiples of 32 \(the detector "
+                                  r"pads frames to multiples of 32\), found 450x768"),
+    (FRAME, (250, 448), None, 32, r"--opt-input height and width that are multiples of 32"),
+    ((-1, 3, 192, -1), None, (448, 768), 0, r"expected --max-input with height 192 \(fixed in the ONNX input\), "
+                                            r"found 448x768"),
+    (FRAME, None, (0, 768), 0, r"expected --max-input HxW"),
+])
+def test_spatial_profile_refuses(shape, opt, mx, multiple, message):
+    with pytest.raises(UsageError, match=message):
+        tb.spatial_profile(shape, tb.Profile(1, 1, 8), (192, 192), opt, mx, multiple)
+
+
+@pytest.mark.parametrize("detector,frame,opt,mx,expect", [
+    (False, False, None, None, (4, 16)), (True, False, None, None, (7, 16)), (True, True, None, None, (1, 8)),
+    (True, True, 2, 4, (2, 4)), (False, False, 3, 32, (3, 32)),
+])
+def test_default_batches(detector, frame, opt, mx, expect):
+    assert (tb.default_opt_batch(detector, opt, frame), tb.default_max_batch(mx, frame)) == expect
+
+
+@pytest.mark.parametrize("shape,dynamic", [
+    ((-1, 3, 128, 128), False), ((4, 3, 192, 192), False), (FRAME, True), ((-1, 3, 192, -1), True),
+    ((-1, 3, -1, 192), True)])
+def test_has_dynamic_hw(shape, dynamic):
+    assert tb.has_dynamic_hw(shape) is dynamic
+
+
+@pytest.mark.parametrize("record,multiple", [
+    ('{"layout": {"input_size": 192, "input_multiple": 32}}', 32), ('{"layout": {"input_size": 192}}', 0),
+    ('{"layout": {"input_multiple": 0}}', 0), (None, 0), ("not json", 0), ('[1]', 0)])
+def test_input_multiple(record, multiple):
+    assert tb.input_multiple(record) == multiple
+
+
 @pytest.mark.parametrize("total,requested,mib", [
     (4 * 10 ** 9, None, 4 * 10 ** 9 // 16 // 2 ** 20), (int(3.9 * 2 ** 30), None, 249),  # 4 GB Nano
     (8 * 2 ** 30, None, 512), (80 * 2 ** 30, None, 1024), (1 * 2 ** 30, None, 128), (None, None, 256),
@@ -147,8 +209,9 @@ def test_onnx_reader_matches_onnx_package(tmp_path, cli, teacher_ckpt):
 
 # ---------------------------------------------------------------- the build sequence, against a recording double
 
-def fake_tensorrt(version, fast_fp16=True, fast_int8=True, calls=None):
-    """A stand-in with only the API of one TensorRT generation: a call from the other generation fails."""
+def fake_tensorrt(version, fast_fp16=True, fast_int8=True, calls=None, input_shape=(-1, 3, 128, 128)):
+    """A stand-in with only the API of one TensorRT generation: a call from the other generation fails.
+    Its parser "parses" any file into a network whose input has ``input_shape`` (-1: dynamic)."""
     calls = calls if calls is not None else []
     legacy = tb.api_plan(version).generation == "legacy"
     trt = types.ModuleType("tensorrt")
@@ -161,7 +224,7 @@ def fake_tensorrt(version, fast_fp16=True, fast_int8=True, calls=None):
             calls.append(("logger", severity))
 
     class Tensor:
-        name, shape = "input", (-1, 3, 128, 128)
+        name, shape = "input", tuple(input_shape)
 
     class Network:
         def get_input(self, i):
@@ -292,8 +355,8 @@ def fake_pycuda(gpu, cc, total):
 
 @pytest.fixture
 def device(monkeypatch):
-    def install(version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True):
-        trt, calls = fake_tensorrt(version, fast_fp16, fast_int8)
+    def install(version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True, input_shape=(-1, 3, 128, 128)):
+        trt, calls = fake_tensorrt(version, fast_fp16, fast_int8, input_shape=input_shape)
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
         for name, mod in fake_pycuda(gpu, cc, total).items():
             monkeypatch.setitem(sys.modules, name, mod)
@@ -328,6 +391,53 @@ def test_build_sequence_tensorrt_8_2_on_a_nano(tmp_path, device):
     # second run: up to date, reused; the timing cache was read back
     again = tb.build_engine(_onnx(tmp_path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=notes.append)
     assert again["action"] == "reuse" and "reusing it" in notes[-1]
+
+
+DET_RECORD = json.dumps({"name": "full", "layout": {"input_size": 192, "strides": [4], "per_cell": [1],
+                                                     "input_multiple": 32},
+                         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]})
+
+
+@pytest.mark.parametrize("version,generation", [("8.2.1.8", "legacy"), ("10.3.0.30", "v10")])
+@pytest.mark.parametrize("kwargs,profile,shapes", [
+    ({}, [1, 1, 8], [[1, 3, 32, 32], [1, 3, 256, 448], [8, 3, 448, 768]]),
+    ({"opt_input": (288, 512), "max_input": (512, 896), "max_batch": 4}, [1, 1, 4],
+     [[1, 3, 32, 32], [1, 3, 288, 512], [4, 3, 512, 896]]),
+])
+def test_build_sequence_for_a_detector_with_dynamic_height_width(tmp_path, device, version, generation, kwargs,
+                                                                 profile, shapes):
+    """A detector ONNX whose parsed input is (-1, 3, -1, -1) gets a profile over batch, height and width;
+    the sidecar records it (batch profile and full input shapes)."""
+    from edge.backends.base import detector_model_meta
+
+    calls = device(version, "NVIDIA Tegra X1", "5.3", input_shape=(-1, 3, -1, -1))
+    meta = detector_model_meta(DET_RECORD, "test")
+    notes = []
+    r = tb.build_engine(_onnx(tmp_path), meta, "fp16", timing_cache=str(tmp_path / "tc"), echo=notes.append,
+                        detector_record=DET_RECORD, **kwargs)
+    assert [c for c in calls if c[0] == "profile"] == [("profile", "input") + tuple(tuple(s) for s in shapes)]
+    assert r["profile"] == profile and r["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
+    assert "input {}/{}/{}".format(*("{}x{}".format(*s[2:]) for s in shapes)) in notes[-1]
+    _, _, side = read_sidecar(r["engine"])
+    assert side["build"]["profile"] == profile and side["build"]["api"] == generation
+    assert side["build"]["input_shapes"] == r["input_shapes"] and side["detector"] == DET_RECORD
+
+
+@pytest.mark.parametrize("input_shape,record,kwargs,error,message", [
+    ((-1, 3, -1, -1), None, {}, InputError, r"takes input input of shape \[-1, 3, -1, -1\] with a dynamic "
+                                            r"height/width; a classifier engine runs at its fixed input size"),
+    ((-1, 3, 192, 192), DET_RECORD, {"max_input": (448, 768)}, UsageError,
+     r"--opt-input/--max-input set the height/width range of a detector whose ONNX input has a dynamic "
+     r"height/width; '.*mask.onnx' takes \[-1, 3, 192, 192\]"),
+    ((-1, 3, -1, -1), DET_RECORD, {"max_input": (450, 768)}, UsageError, r"multiples of 32"),
+])
+def test_build_refuses_dynamic_height_width_it_cannot_use(tmp_path, device, input_shape, record, kwargs, error,
+                                                          message):
+    device("10.3.0.30", "Orin", "8.7", input_shape=input_shape)
+    with pytest.raises(error, match=message):
+        tb.build_engine(_onnx(tmp_path), META, "fp16", timing_cache=str(tmp_path / "tc"), echo=print,
+                        detector_record=record, **kwargs)
+    assert not [p for p in os.listdir(str(tmp_path)) if p.endswith(".engine")]
 
 
 def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):

@@ -3,22 +3,28 @@
 Runs on both TensorRT API generations:
 
 * ``bindings`` (TensorRT 8.2, JetPack 4.6 / Jetson Nano): ``num_bindings``, ``binding_is_input``,
-  ``get_binding_shape``, ``get_profile_shape``, ``set_binding_shape``, ``execute_async_v2``;
+  ``get_binding_shape`` (engine and context), ``get_profile_shape``, ``set_binding_shape``,
+  ``execute_async_v2``;
 * ``tensors`` (TensorRT 8.5+ and 10.x): ``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``,
-  ``get_tensor_profile_shape``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``.
+  ``get_tensor_shape`` (engine and context), ``get_tensor_profile_shape``, ``set_input_shape``,
+  ``set_tensor_address``, ``execute_async_v3``.
 
 Host buffers are page-locked (``pycuda.driver.pagelocked_empty``), copies and execution are queued on
 one CUDA stream. Dynamic-batch engines get the input shape set per call and batches above the
 profile's maximum are split; static-batch engines split and zero-pad. ``infer`` returns the first
 output (a classifier's logits); ``run`` every output (a detector's regressors and scores), each
 copied back from the device. A detector engine (``kind="detector"``) carries its ``edge.detector``
-record in the sidecar (``"detector"``). TensorRT's own log lines go
-to the Python logger ``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
+record in the sidecar (``"detector"``); its input height/width may be dynamic (a whole-frame pass
+plus square second-pass crops through one engine): ``input_hw_range`` then comes from the
+optimization profile, buffers are sized for the profile's max shape, and every call sets the full
+input shape and reads each output's shape back from the execution context
+(``get_binding_shape``/``get_tensor_shape``). TensorRT's own log lines go to the Python logger
+``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
 pure functions over engine objects so it is tested without a GPU.
 """
 import json
 import logging
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -75,8 +81,18 @@ def profile_shapes(engine, api: str, spec: IOSpec) -> Tuple[Tuple[int, ...], ...
     return tuple(tuple(s) for s in shapes)
 
 
-def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, List[IOSpec]]:
-    """(input, outputs in engine order); one clear InputError for anything edge cannot feed."""
+def dynamic_hw(spec: IOSpec) -> bool:
+    """Whether an (N, C, H, W) input's height or width is dynamic (-1)."""
+    return any(d < 0 for d in spec.shape[2:4])
+
+
+def check_io(specs: List[IOSpec], meta: ModelMeta, path: str, detector: bool = False
+             ) -> Tuple[IOSpec, List[IOSpec]]:
+    """(input, outputs in engine order); one clear InputError for anything edge cannot feed.
+
+    Only the batch may be dynamic, except in a detector engine: there the input's height and width
+    may be too (-1), and then so may its outputs' dimensions (anchors follow the input size).
+    """
     inputs = [s for s in specs if s.is_input]
     outputs = [s for s in specs if not s.is_input]
     if len(inputs) != 1 or not outputs:
@@ -84,15 +100,60 @@ def check_io(specs: List[IOSpec], meta: ModelMeta, path: str) -> Tuple[IOSpec, L
                          "one input".format(path, len(inputs), ", ".join(s.name for s in inputs), len(outputs)))
     spec = inputs[0]
     expected = (meta.channels,) + tuple(meta.input_size)
-    if len(spec.shape) != 4 or any(d != e for d, e in zip(spec.shape[1:], expected)):
+    if len(spec.shape) != 4 or any(d != e and not (detector and i > 0 and d < 0)
+                                   for i, (d, e) in enumerate(zip(spec.shape[1:], expected))):
         raise InputError("engine '{}' takes input {} of shape {}, expected (N, {}, {}, {}) from its metadata "
-                         "(only the batch dimension may be dynamic)".format(path, spec.name, list(spec.shape),
-                                                                            *expected))
+                         "(only the batch dimension may be dynamic{})".format(
+                             path, spec.name, list(spec.shape), expected[0], expected[1], expected[2],
+                             ", and a detector's height and width" if detector else ""))
     for out in outputs:
-        if any(d < 0 for d in out.shape[1:]):
+        if any(d < 0 for d in out.shape[1:]) and not (detector and dynamic_hw(spec)):
             raise InputError("engine '{}' output {} has dynamic dimensions beyond the batch {}; expected fixed "
-                             "sizes such as (N, classes)".format(path, out.name, list(out.shape)))
+                             "sizes such as (N, classes){}".format(
+                                 path, out.name, list(out.shape),
+                                 "" if detector else " (or a detector engine whose input height/width is dynamic)"))
     return spec, outputs
+
+
+def hw_range(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]], square: Sequence[int], path: str
+             ) -> Optional[Tuple[Tuple[int, int], Tuple[int, int]]]:
+    """``((min_h, min_w), (max_h, max_w))`` of an input with dynamic height/width, from its profile's min and
+    max shapes (None when height and width are fixed). The detector's square ``input_size`` (its warm-up
+    and second-pass crops) must be inside the range."""
+    if not dynamic_hw(spec):
+        return None
+    if not profile:
+        raise InputError("engine '{}' input {} has a dynamic height/width but no optimization profile".format(
+            path, spec.name))
+    lo, hi = (int(profile[0][2]), int(profile[0][3])), (int(profile[2][2]), int(profile[2][3]))
+    if not (lo[0] <= square[0] <= hi[0] and lo[1] <= square[1] <= hi[1]):
+        raise InputError("engine '{}' takes inputs from {}x{} to {}x{} (its optimization profile), which leaves "
+                         "out the detector's {}x{} input; rebuild it with `edge export DETECTOR.onnx --engine` "
+                         "(--max-input)".format(path, lo[0], lo[1], hi[0], hi[1], square[0], square[1]))
+    return lo, hi
+
+
+def set_input_shape(context, api: str, spec: IOSpec, shape: Sequence[int]) -> bool:
+    """Set the execution context's input shape (8.2: ``set_binding_shape``; 8.5+: ``set_input_shape``);
+    False when TensorRT refuses it (outside the optimization profile)."""
+    shape = tuple(int(d) for d in shape)
+    ok = (context.set_input_shape(spec.name, shape) if api == "tensors"
+          else context.set_binding_shape(spec.index, shape))
+    return ok is not False
+
+
+def context_shapes(context, api: str, specs: Sequence[IOSpec]) -> List[Tuple[int, ...]]:
+    """The shapes TensorRT resolved for ``specs`` in this context, for the input shape last set
+    (8.2: ``get_binding_shape``; 8.5+: ``get_tensor_shape``)."""
+    return [tuple(int(d) for d in (context.get_tensor_shape(s.name) if api == "tensors"
+                                   else context.get_binding_shape(s.index))) for s in specs]
+
+
+def volume(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 def detector_record(sidecar: Dict, path: str) -> str:
@@ -111,10 +172,6 @@ def batch_limits(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]]) -
     if not profile:
         raise InputError("engine input {} has a dynamic batch but no optimization profile".format(spec.name))
     return None, int(profile[2][0]), int(profile[1][0])
-
-
-def with_batch(shape: Tuple[int, ...], n: int) -> Tuple[int, ...]:
-    return (n,) + tuple(shape[1:])
 
 
 def severity_level(severity) -> int:
@@ -194,41 +251,67 @@ class TensorRTBackend(Backend):
             self._engine = engine
             self._api = api_generation(engine)
             specs = io_specs(engine, self._api, getattr(getattr(trt, "TensorIOMode", None), "INPUT", None))
-            self._in, self._outs = check_io(specs, self.meta, self.path)
-            profile = profile_shapes(engine, self._api, self._in) if self._in.shape[0] < 0 else None
-            self.static_batch, self.max_batch, self._warm_batch = batch_limits(self._in, profile)
+            self._in, self._outs = check_io(specs, self.meta, self.path, detector=self.kind == "detector")
+            self._dynamic = any(d < 0 for d in self._in.shape)
+            self._profile = profile_shapes(engine, self._api, self._in) if self._dynamic else None
+            self.static_batch, self.max_batch, self._warm_batch = batch_limits(self._in, self._profile)
+            self.input_hw_range = hw_range(self._in, self._profile, self.meta.input_size, self.path)
             self._context = engine.create_execution_context()
             self._stream = cuda.Stream()
             self._alloc(trt, specs)
-            self._batch_set = None
         finally:
             self._ctx.pop()
 
     def _alloc(self, trt, specs: List[IOSpec]) -> None:
+        """Flat page-locked host buffers and device buffers, each sized for the largest shape it takes:
+        the profile's max input shape and the output shapes TensorRT resolves for it."""
         cuda = self._cuda
+        self._capacity = {}  # type: Dict[str, int]  # elements each buffer holds
+        self._shape_set = None  # type: Optional[Tuple[int, ...]]  # input shape last set in the context
+        self._out_shapes = {}  # type: Dict[str, Tuple[int, ...]]  # output shapes for it
+        if self._dynamic:
+            self._set_shape(tuple(self._profile[2]))
+            largest = dict(self._out_shapes)
+            largest[self._in.name] = self._shape_set
+            unresolved = [(o.name, list(largest[o.name])) for o in self._outs if min(largest[o.name]) < 0]
+            if unresolved:
+                raise InputError("engine '{}': TensorRT cannot tell the shape of output {} before running it (found "
+                                 "{}); edge runs engines whose output shapes follow from the input shape".format(
+                                     self.path, unresolved[0][0], unresolved[0][1]))
+        else:
+            largest = {spec.name: tuple(spec.shape) for spec in specs}
+            self._out_shapes = {o.name: tuple(o.shape) for o in self._outs}
+        self._capacity = {spec.name: volume(largest[spec.name]) for spec in specs}
         self._host, self._dev = {}, {}
         # the binding API wants an address slot for every profile's bindings (unused ones stay 0)
         bindings = [0] * (self._engine.num_bindings if self._api == "bindings" else len(specs))
         for spec in specs:
-            shape = with_batch(spec.shape, self.max_batch)
             dtype = np.dtype(trt.nptype(spec.dtype))
-            self._host[spec.name] = cuda.pagelocked_empty(shape, dtype)
+            self._host[spec.name] = cuda.pagelocked_empty((self._capacity[spec.name],), dtype)
             self._dev[spec.name] = cuda.mem_alloc(self._host[spec.name].nbytes)
             bindings[spec.index] = int(self._dev[spec.name])
             if self._api == "tensors":
                 self._context.set_tensor_address(spec.name, int(self._dev[spec.name]))
         self._bindings = bindings
 
-    def _set_batch(self, n: int) -> None:
-        if self.static_batch is not None or n == self._batch_set:
-            return
-        shape = with_batch(self._in.shape, n)
-        ok = (self._context.set_input_shape(self._in.name, shape) if self._api == "tensors"
-              else self._context.set_binding_shape(self._in.index, shape))
-        if ok is False:
-            raise InputError("engine '{}' refuses input shape {} (profile allows batch ≤ {})".format(
-                self.path, shape, self.max_batch))
-        self._batch_set = n
+    def _set_shape(self, shape: Tuple[int, ...]) -> Dict[str, Tuple[int, ...]]:
+        """Set the full input shape when it changed (dynamic engines); the outputs' shapes for it."""
+        if not self._dynamic or shape == self._shape_set:
+            return self._out_shapes
+        if not set_input_shape(self._context, self._api, self._in, shape):
+            self._shape_set = None
+            lo, hi = self._profile[0], self._profile[2]
+            raise InputError("engine '{}' refuses input shape {} (its optimization profile takes {} to {})".format(
+                self.path, list(shape), list(lo), list(hi)))
+        self._shape_set = shape
+        self._out_shapes = dict(zip([o.name for o in self._outs], context_shapes(self._context, self._api,
+                                                                                 self._outs)))
+        for name, out_shape in self._out_shapes.items():
+            if volume(out_shape) > self._capacity.get(name, volume(out_shape)):
+                raise HardwareError("engine '{}': TensorRT gives output {} the shape {} for input {}, larger than "
+                                    "for the profile's max input shape".format(self.path, name, list(out_shape),
+                                                                               list(shape)))
+        return self._out_shapes
 
     def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
         return self._execute(chunk, self._outs[:1])[0].reshape(len(chunk), -1)
@@ -238,26 +321,29 @@ class TensorRTBackend(Backend):
 
     def _execute(self, chunk: np.ndarray, outputs: List[IOSpec]) -> List[np.ndarray]:
         """Run one chunk (≤ max_batch rows); copies of ``outputs`` (N, ...) as float32."""
-        cuda, n = self._cuda, len(chunk)
-        host_in = self._host[self._in.name]
+        cuda = self._cuda
         self._ctx.push()
         try:
-            self._set_batch(n)
-            host_in[:n] = chunk  # casts to the engine's input dtype (fp16 I/O engines)
-            cuda.memcpy_htod_async(self._dev[self._in.name], host_in[:n], self._stream)
+            shapes = self._set_shape(tuple(chunk.shape))
+            host_in = self._host[self._in.name][:chunk.size].reshape(chunk.shape)
+            host_in[...] = chunk  # casts to the engine's input dtype (fp16 I/O engines)
+            cuda.memcpy_htod_async(self._dev[self._in.name], host_in, self._stream)
             if self._api == "tensors":
                 ok = self._context.execute_async_v3(stream_handle=self._stream.handle)
             else:
                 ok = self._context.execute_async_v2(bindings=self._bindings, stream_handle=self._stream.handle)
             for out in outputs:
-                cuda.memcpy_dtoh_async(self._host[out.name][:n], self._dev[out.name], self._stream)
+                cuda.memcpy_dtoh_async(self._host[out.name][:volume(shapes[out.name])], self._dev[out.name],
+                                       self._stream)
             self._stream.synchronize()
         finally:
             self._ctx.pop()
         if ok is False:
-            raise HardwareError("TensorRT failed to run '{}' on a batch of {} (see the edge.tensorrt log)".format(
-                self.path, n))
-        return [self._host[out.name][:n].astype(np.float32) for out in outputs]  # copies: buffers are reused
+            raise HardwareError("TensorRT failed to run '{}' on a batch of shape {} (see the edge.tensorrt "
+                                "log)".format(self.path, list(chunk.shape)))
+        # copies (astype copies by default): the buffers are reused by the next call
+        return [self._host[out.name][:volume(shapes[out.name])].reshape(shapes[out.name]).astype(np.float32)
+                for out in outputs]
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return run_planned(self._run_chunk, batch, self.max_batch, static=self.static_batch is not None)

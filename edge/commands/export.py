@@ -65,8 +65,20 @@ def export(
                                                                         "precision)."),
     opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="Engine optimization profile: batch to tune "
                                                                       "for (default 4 for a classifier, 7 for a "
-                                                                      "detector: a frame and its 3x2 tiles)."),
-    max_batch: int = typer.Option(16, "--max-batch", help="Engine optimization profile: largest batch."),
+                                                                      "detector: a frame and its 3x2 tiles; 1 for "
+                                                                      "a detector with dynamic height/width)."),
+    max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Engine optimization profile: largest batch "
+                                                                      "(default 16; 8 for a detector with dynamic "
+                                                                      "height/width)."),
+    opt_input: Optional[str] = typer.Option(None, "--opt-input", help="Engine profile of a detector ONNX with "
+                                                                      "dynamic height/width: network input HxW "
+                                                                      "to tune for, i.e. the scaled frame padded "
+                                                                      "(default 256x448: 1280x720 at scale 0.35)."),
+    max_input: Optional[str] = typer.Option(None, "--max-input", help="Engine profile of a detector ONNX with "
+                                                                      "dynamic height/width: largest network "
+                                                                      "input HxW (default 448x768: 1920x1080 at "
+                                                                      "scale 0.4; it sizes GPU memory; e.g. "
+                                                                      "768x448 for a portrait camera)."),
     workspace: Optional[int] = typer.Option(None, "--workspace", help="Builder workspace in MiB (default: 1/16 "
                                                                       "of GPU memory, 256 on a 4 GB Nano)."),
     timing_cache: Optional[str] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file, reused "
@@ -90,6 +102,7 @@ def export(
         raise UsageError("expected at most one of --fp16, --fp32, --int8 for the engine")
     if int8 and not calib and not (engine and model.lower().endswith(".onnx") and _is_qdq(model)):
         raise UsageError("--int8 needs calibration images: --calib DIR (an ImageFolder or a folder of images)")
+    opt_hw, max_hw = parse_input_size(opt_input, "--opt-input"), parse_input_size(max_input, "--max-input")
     _check_early(calib if int8 else None, calib_size, data if int8 and not engine else None, engine)
     report = {}  # type: Dict
     if model.lower().endswith(".onnx"):
@@ -113,13 +126,14 @@ def export(
     if engine:
         precision = "int8" if int8 else "fp16" if fp16 else "fp32" if fp32 else "auto"
         report["engine"] = build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch,
-                                 workspace, timing_cache, trt_log, force, labels, input_size)
+                                 workspace, timing_cache, trt_log, force, labels, input_size,
+                                 opt_hw, max_hw)
         _show(report["engine"], as_json, print_engine)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
 
 
-def parse_input_size(text: Optional[str]) -> Optional[Tuple[int, int]]:
+def parse_input_size(text: Optional[str], flag: str = "--input-size") -> Optional[Tuple[int, int]]:
     """'128' → (128, 128); '96x64' → (96, 64) (height × width)."""
     if text is None:
         return None
@@ -131,7 +145,7 @@ def parse_input_size(text: Optional[str]) -> Optional[Tuple[int, int]]:
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or min(values) < 1:
-        raise _usage("expected --input-size H or HxW (e.g. 128 or 96x64), found '{}'".format(text))
+        raise _usage("expected {} H or HxW (e.g. 128 or 96x64), found '{}'".format(flag, text))
     return values
 
 
@@ -232,12 +246,12 @@ def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method
 
 
 def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch, workspace, timing_cache,
-          trt_log, force, labels, input_size) -> Dict:
+          trt_log, force, labels, input_size, opt_input=None, max_input=None) -> Dict:
     """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed)."""
     from edge.backends.base import MetaOverrides
     from export import calibration
     from export.onnx_props import read_onnx
-    from export.tensorrt_build import build_engine, calibration_set_sha, default_opt_batch, engine_model
+    from export.tensorrt_build import build_engine, calibration_set_sha, engine_model
 
     props, ops = read_onnx(onnx_path)
     meta, record = engine_model(props, onnx_path)
@@ -251,7 +265,6 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
     elif precision == "int8" and "QuantizeLinear" not in ops:
         raise _usage("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
                      "default where the GPU has it) or --fp32".format(onnx_path))
-    opt_batch = default_opt_batch(record is not None, opt_batch)
     paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
     calib_batch = 8
     batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
@@ -262,7 +275,7 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
         return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
                             timing_cache, trt_log, force, calibration_set_sha(paths) if paths else "",
                             "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False),
-                            detector_record=record)
+                            detector_record=record, opt_input=opt_input, max_input=max_input)
 
 
 def _table(title):
@@ -322,6 +335,9 @@ def print_engine(r: Dict) -> None:
     for k in ("profile", "api", "size", "timing_cache", "calibration_cache"):
         if r.get(k) is not None:
             t.add_row(k, str(r[k]))
+    if r.get("input_shapes"):
+        t.add_row("input shapes", "  ".join("{} {}".format(k, "x".join(str(d) for d in r["input_shapes"][k]))
+                                            for k in ("min", "opt", "max")))
     if r.get("seconds") is not None:
         t.add_row("build time", "{:.1f} s".format(r["seconds"]))
     for note in r.get("notes", []):
