@@ -44,12 +44,12 @@ SOURCES = {
     "biden": {"box": (433, 211, 314, 314), "crop": 1.6},
 }
 HAAR = "haarcascade_frontalface_default.xml"
-# whole frame as MediaPipe publishes it; tiles alone; tiles + ROI second pass (2x1, 3x2: tiles mode, for
-# models that take only their square); the whole frame at its aspect ratio at scale 0.35 / 0.4 without and
-# with the second pass (frame mode; the default, "auto", is frame@0.35 for the bundled models)
-DEFAULT_LINEUP = ["haar", "blazeface:short:0x0::0", "blazeface:full:0x0:0.6:0", "blazeface:full:3x2::0",
-                  "blazeface:full:2x1", "blazeface:full:3x2", "blazeface:full:frame@0.35::0",
-                  "blazeface:full:frame@0.4", "blazeface:full:frame@0.35"]
+# whole frame as MediaPipe publishes it; tiles mode (the model's square + tiles, then the second pass: for
+# square-only models); frame mode (the whole frame at its aspect ratio) at scale 0.4 without the second pass,
+# at 0.35, and the default ("auto": frame mode at 0.4 for the bundled models)
+DEFAULT_LINEUP = ["haar", "blazeface:short:0x0::0", "blazeface:full:0x0:0.6:0", "blazeface:full:2x1",
+                  "blazeface:full:3x2", "blazeface:full:frame@0.4::0", "blazeface:full:frame@0.35",
+                  "blazeface:full:auto"]
 
 
 def sdist(name, cache=CACHE):
@@ -177,7 +177,7 @@ def match(dets: Detections, truth, iou_threshold=0.4):
     return hits, int((~used).sum())
 
 
-def make_detector(spec, input_range="11"):
+def make_detector(spec, input_range="11", threads=1):
     """'haar' or 'blazeface:<full|short>:<grid>[:<score threshold>[:<max refine>[:<candidate threshold>]]]'
     with grid <cols>x<rows> (tiles mode), auto, or frame[@<scale>] (empty fields: the detector's defaults)
     → (frame → Detections, close)."""
@@ -202,19 +202,19 @@ def make_detector(spec, input_range="11"):
     grid, _, scale = grid.partition("@")
     if scale:
         kw["scale"] = float(scale)
-    det = BlazeFaceDetector.load(model, grid=grid, **kw)
+    det = BlazeFaceDetector.load(model, options={"threads": threads}, grid=grid, **kw)
     if input_range == "01":  # the wrong normalisation, for comparison: x = pixel / 255
         det._mul[:] = 1 / 255.0
         det._add[:] = 0.0
     return det.detect, det.close
 
 
-def evaluate(spec, frames, input_range="11"):
+def evaluate(spec, frames, input_range="11", threads=1):
     import time
 
     from edge.timing import summarize
 
-    detect, close = make_detector(spec, input_range)
+    detect, close = make_detector(spec, input_range, threads)
     detect(frames[0][0])  # warm-up
     times, cpu, fps = [], [], 0
     found = {True: [], False: []}
@@ -235,7 +235,8 @@ def evaluate(spec, frames, input_range="11"):
     for lo, hi in zip(bins[:-1], bins[1:]):
         sel = [h for m in (True, False) for h, w in zip(found[m], widths[m]) if lo <= w < hi]
         by_width["{}-{}".format(lo, hi - 1)] = round(float(np.mean(sel)), 4) if sel else None
-    return {"detector": spec, "input_range": input_range,
+    return {"detector": spec if spec == "haar" or threads == 1 else "{} t{}".format(spec, threads),
+            "input_range": input_range, "ort_threads": threads,
             "recall_masked": round(float(np.mean(found[True])), 4), "n_masked": len(found[True]),
             "recall_unmasked": round(float(np.mean(found[False])), 4), "n_unmasked": len(found[False]),
             "fp_per_100_frames": round(100.0 * fps / len(frames), 2), "recall_by_width": by_width,
@@ -270,7 +271,11 @@ def main():
     ap.add_argument("--only", nargs="+", default=DEFAULT_LINEUP, help="detectors: haar, blazeface:full:3x2, ...")
     ap.add_argument("--range", dest="input_range", choices=("11", "01", "both"), default="11",
                     help="BlazeFace input range: 11 = [-1, 1] (MediaPipe's), 01 = [0, 1], both")
-    ap.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads (0: OpenCV default)")
+    ap.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads for Haar (0: OpenCV default: "
+                                                           "every core)")
+    ap.add_argument("--ort-threads", type=int, nargs="+", default=[1],
+                    help="ONNX Runtime intra-op threads for BlazeFace; several (1 2): each detector per count, "
+                         "labelled tN (2: the cores Haar uses)")
     ap.add_argument("--save-video", help="write the test video (with ground truth) to this .mp4 path")
     ap.add_argument("--json", help="append results as JSON lines to this path")
     ap.add_argument("--plot", help="save recall by face width per detector to this .png")
@@ -297,7 +302,8 @@ def main():
     results = []
     for spec in tqdm(args.only, desc="detectors"):
         for rng in (ranges if spec != "haar" else ("11",)):
-            results.append(evaluate(spec, frames, rng))
+            for threads in (args.ort_threads if spec != "haar" else (1,)):
+                results.append(evaluate(spec, frames, rng, threads))
     base = next((r["ms"]["mean"] for r in results if r["detector"] == "haar"), None)
     cbase = next((r["cpu_ms_mean"] for r in results if r["detector"] == "haar"), None)
     print("{:26s} {:>5s} {:>7s} {:>8s} {:>7s} {:>7s} {:>7s} {:>7s} {:>7s}  recall by face width".format(

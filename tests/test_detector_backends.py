@@ -450,7 +450,7 @@ def test_hw_range_from_the_profile(shape, profile, expected):
 
 @pytest.mark.parametrize("api", ["bindings", "tensors"])
 def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_path, device, cli,  # noqa: F811
-                                                             monkeypatch, api):
+                                                             monkeypatch, api, face_photos):
     """`edge export full_dynamic.onnx --engine --opt-input --max-input` on a Nano double whose parser reports
     (-1, 3, -1, -1): the profile spans batch 1/1/8 and the given heights/widths; the TensorRT backend then
     takes frames anywhere in that range (engine double with the profile the build recorded)."""
@@ -478,6 +478,15 @@ def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_p
         assert b.input_hw_range == ((32, 32), (512, 896))
         scores, regressors = b.run(np.zeros((1, 3, 512, 896), np.float32))  # the engine's output order
     assert regressors.shape == (1, 128 * 224, 16) and scores.shape == (1, 128 * 224, 1)
+    det, ref = B.BlazeFaceDetector.load(report["engine"]), B.BlazeFaceDetector.load("full")
+    assert det.mode == "frame" and det.session.flexible  # auto: the engine takes whole frames
+    for name, (img, _) in face_photos.items():
+        got, want = det.detect(img), ref.detect(img)
+        assert len(got) == len(want) == 1, name
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=0.05)
+    shapes_run = {c[1] for c in det.session.backend._context.calls}
+    assert (1, 3, 128, 128) in shapes_run and (1, 3, 224, 224) in shapes_run, shapes_run  # coarse, 0.4 passes
+    det.close()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -527,9 +536,9 @@ def test_real_blazeface_engine_finds_the_same_faces(tmp_path, cli, face_photos, 
     r = cli(["export", onnx_path, "--engine", precision, "--json", "--timing-cache", str(tmp_path / "tc")])
     assert r.exit_code == 0, r.output
     report = json.loads(r.output[r.output.index("{\n"):])["engine"]
-    assert report["kind"] == "detector" and report["profile"] == [1, 7, 16]
+    assert report["kind"] == "detector" and report["profile"] == [1, 1, 8]  # dynamic H/W: frame mode
     det, ref = B.BlazeFaceDetector.load(report["engine"]), B.BlazeFaceDetector.load("full")
-    assert det.info()["backend"] == "tensorrt"
+    assert det.info()["backend"] == "tensorrt" and det.mode == "frame"
     for name, (img, _) in face_photos.items():
         got, want = det.detect(img), ref.detect(img)
         assert len(got) == len(want) == 1, name

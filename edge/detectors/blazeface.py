@@ -39,7 +39,7 @@ DEFAULT_SCALE = 0.4  # frame mode: a 60 px face is 24 px in the input (0.35 miss
 MODES = ("auto", "frame")
 COARSE_SIDE = 128  # frame mode's first pass: the whole frame with its longer side at this (big faces)
 REFINE_SIDE = 128  # frame mode's second-pass crops (tiles mode: the model's square)
-SMALL_FACE = 28.0  # frame mode: a sure face narrower than this in the scaled frame gets a second pass
+SMALL_FACE = 24.0  # frame mode: a sure face narrower than this in the scaled frame gets a second pass
 CONTAIN = 0.7  # across regions: a box 70 % inside a better one is part of the same face
 
 
@@ -250,7 +250,7 @@ class BlazeFaceDetector(Detector):
         self.refine_context = float(refine_context)
         self._anchors = {}  # input (w, h) → anchor centres
         # frame mode (measured in docs/DETECTORS.md): the coarse pass at 128 px still finds 650 px faces;
-        # second-pass crops at 128 px; faces under 28 px in the scaled frame get their box from a crop
+        # second-pass crops at 128 px; faces under 24 px in the scaled frame get their box from a crop
         square, m = self.meta.layout.input_size, self.meta.layout.input_multiple
         frame_mode = self.grid is None
         self.coarse_side = COARSE_SIDE

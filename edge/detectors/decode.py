@@ -75,22 +75,32 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: b
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
     order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    # every pair at once (N is small: candidates above a score threshold), then a loop over kept boxes
+    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = _area(boxes)
+    union = area[:, None] + area[None, :] - inter
+    overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) > iou_threshold
+    np.fill_diagonal(overlap, True)  # the best box itself, even when degenerate
+    if contain_threshold is not None:  # [i, j]: the part of box j inside box i
+        inside = np.where(area[None, :] > 0, inter / np.maximum(area[None, :], 1e-12), 0.0) > contain_threshold
     kept_boxes, kept_scores = [], []
-    while len(order):
-        best = order[0]
-        by_iou = iou(boxes[best], boxes[order]) > iou_threshold
-        by_iou[0] = True  # the best box itself, even when degenerate
-        group = order[by_iou]
+    left = np.ones(len(boxes), bool)
+    for best in range(len(boxes)):
+        if not left[best]:
+            continue
+        group = left & overlap[best]
         if weighted:
             w = scores[group][:, None]
             kept_boxes.append((boxes[group] * w).sum(0) / w.sum())
         else:
             kept_boxes.append(boxes[best])
         kept_scores.append(scores[best])
-        gone = by_iou
+        left &= ~group
         if contain_threshold is not None:
-            gone = gone | (covered(boxes[best], boxes[order]) > contain_threshold)
-        order = order[~gone]
+            left &= ~inside[best]
     if not kept_boxes:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
     return np.stack(kept_boxes).astype(np.float32), np.asarray(kept_scores, np.float32)
