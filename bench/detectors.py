@@ -162,6 +162,26 @@ def make_frames(sources, textures, n_frames, seed=0, tracks=4):
         yield frame, truth
 
 
+def still_frames(sources, textures, widths=(64, 80, 100)):
+    """Yield (BGR 1280x720 frame, [(xyxy ground-truth box, masked)]): one face per frame at the centre of
+    each background, every portrait at each of ``widths``, masked (a texture on every other background)
+    and not — the small faces where detectors differ most, without motion."""
+    bgs = backgrounds()
+    for name in sorted(sources):
+        photo, box, crop = sources[name]
+        for b, bg in enumerate(bgs):
+            for face_w in widths:
+                for masked in (True, False):
+                    texture = textures[1 % len(textures)] if textures and masked and b % 2 else None
+                    patch, alpha, fb = sprite(photo, box, crop, face_w, masked, 101, texture)
+                    frame, n = bg.copy(), patch.shape[0]
+                    x0, y0 = 700 - n // 2, 360 - n // 2
+                    roi = frame[y0:y0 + n, x0:x0 + n].astype(np.float32)
+                    frame[y0:y0 + n, x0:x0 + n] = (alpha * patch + (1 - alpha) * roi).astype(np.uint8)
+                    gt = np.array([x0 + fb[0], y0 + fb[1], x0 + fb[0] + fb[2], y0 + fb[1] + fb[3]], np.float32)
+                    yield frame, [(gt, masked)]
+
+
 def match(dets: Detections, truth, iou_threshold=0.4):
     """Greedy matching by IoU: (hit flag per truth, number of unmatched detections)."""
     hits = [False] * len(truth)
@@ -209,7 +229,7 @@ def make_detector(spec, input_range="11", threads=1):
     return det.detect, det.close
 
 
-def evaluate(spec, frames, input_range="11", threads=1):
+def evaluate(spec, frames, input_range="11", threads=1, still=False):
     import time
 
     from edge.timing import summarize
@@ -230,7 +250,7 @@ def evaluate(spec, frames, input_range="11", threads=1):
             found[masked].append(hit)
             widths[masked].append(float(gt[2] - gt[0]))
     close()
-    bins = [60, 90, 120, 180, 240, 301]
+    bins = [60, 70, 90, 101] if still else [60, 90, 120, 180, 240, 301]
     by_width = {}
     for lo, hi in zip(bins[:-1], bins[1:]):
         sel = [h for m in (True, False) for h, w in zip(found[m], widths[m]) if lo <= w < hi]
@@ -276,6 +296,9 @@ def main():
     ap.add_argument("--ort-threads", type=int, nargs="+", default=[1],
                     help="ONNX Runtime intra-op threads for BlazeFace; several (1 2): each detector per count, "
                          "labelled tN (2: the cores Haar uses)")
+    ap.add_argument("--still", action="store_true",
+                    help="instead of the video: still frames of one face each, 64/80/100 px, masked and not, "
+                         "on each background (every portrait x 4 backgrounds x 3 widths x 2)")
     ap.add_argument("--save-video", help="write the test video (with ground truth) to this .mp4 path")
     ap.add_argument("--json", help="append results as JSON lines to this path")
     ap.add_argument("--plot", help="save recall by face width per detector to this .png")
@@ -288,7 +311,11 @@ def main():
     sources, textures = load_sources()
     print("sources: {} portraits ({}), {} mask textures".format(len(sources), ", ".join(sorted(sources)),
                                                                 len(textures)))
-    frames = list(tqdm(make_frames(sources, textures, args.frames, seed=args.seed), total=args.frames, desc="frames"))
+    if args.still:
+        frames = list(still_frames(sources, textures))
+    else:
+        frames = list(tqdm(make_frames(sources, textures, args.frames, seed=args.seed), total=args.frames,
+                           desc="frames"))
     if args.save_video:
         out = cv2.VideoWriter(args.save_video, cv2.VideoWriter_fourcc(*"mp4v"), 15, FRAME_WH)
         for frame, truth in frames:
@@ -303,7 +330,7 @@ def main():
     for spec in tqdm(args.only, desc="detectors"):
         for rng in (ranges if spec != "haar" else ("11",)):
             for threads in (args.ort_threads if spec != "haar" else (1,)):
-                results.append(evaluate(spec, frames, rng, threads))
+                results.append(evaluate(spec, frames, rng, threads, args.still))
     base = next((r["ms"]["mean"] for r in results if r["detector"] == "haar"), None)
     cbase = next((r["cpu_ms_mean"] for r in results if r["detector"] == "haar"), None)
     print("{:26s} {:>5s} {:>7s} {:>8s} {:>7s} {:>7s} {:>7s} {:>7s} {:>7s}  recall by face width".format(
@@ -315,8 +342,8 @@ def main():
             r["detector"], r["input_range"], r["recall_masked"], r["recall_unmasked"], r["fp_per_100_frames"],
             r["ms"]["mean"], ratio, r["cpu_ms_mean"], cratio,
             " ".join("{}:{}".format(k, v) for k, v in r["recall_by_width"].items())))
-    print("{} frames 1280x720, {} masked + {} unmasked faces".format(
-        len(frames), results[0]["n_masked"], results[0]["n_unmasked"]))
+    print("{} {}frames 1280x720, {} masked + {} unmasked faces".format(
+        len(frames), "still " if args.still else "", results[0]["n_masked"], results[0]["n_unmasked"]))
     if args.plot:
         plot(results, args.plot)
     if args.json:

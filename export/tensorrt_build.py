@@ -125,7 +125,7 @@ MAX_BATCH = 16
 # dimensions counts: on a Jetson Nano (4 GB shared by CPU and GPU) keep the max batch and max height/width
 # no larger than the frames the camera really sends (--max-input, --max-batch).
 FRAME_MIN_INPUT = (32, 32)
-FRAME_OPT_INPUT = (256, 448)  # 1280x720 at scale 0.35 → 448x252 → padded to 448x256 (the default frame pass)
+FRAME_OPT_INPUT = (288, 512)  # 1280x720 at scale 0.4 → 512x288 (BlazeFace's default frame pass)
 FRAME_MAX_INPUT = (448, 768)  # 1920x1080 at scale 0.4 → 768x432 → padded to 768x448
 FRAME_OPT_BATCH = 1  # one frame pass per call
 FRAME_MAX_BATCH = 8  # the second pass: up to 8 square crops
@@ -185,12 +185,12 @@ def spatial_profile(shape: Sequence, batch: Profile, square: Sequence[int], opt_
     ``shape``: the parsed network input (N, C, H, W) with -1 for a dynamic dimension (a fixed height or
     width stays as it is); ``batch``: its batch profile; ``square``: the record's square input size
     (warm-up and second-pass crops), which must lie inside the range. Height/width: min 32x32, opt
-    ``opt_hw`` (default 256x448, a 720p frame at scale 0.35), max ``max_hw`` (default 448x768, a 1080p
+    ``opt_hw`` (default 288x512, a 720p frame at scale 0.4), max ``max_hw`` (default 448x768, a 1080p
     frame at 0.4); each dimension's max is independent, so the max shape also covers ``batch.max``
     square crops. ``multiple`` (the record's ``layout.input_multiple``): opt and max must be multiples.
 
     >>> spatial_profile((-1, 3, -1, -1), Profile(1, 1, 8), (192, 192))
-    Profile(min=(1, 3, 32, 32), opt=(1, 3, 256, 448), max=(8, 3, 448, 768))
+    Profile(min=(1, 3, 32, 32), opt=(1, 3, 288, 512), max=(8, 3, 448, 768))
     """
     channels, dims = int(shape[1]), tuple(shape[2:4])
     fixed = [isinstance(d, int) and d > 0 for d in dims]
@@ -211,8 +211,10 @@ def spatial_profile(shape: Sequence, batch: Profile, square: Sequence[int], opt_
         return value
 
     lo = tuple(int(d) if f else m for d, f, m in zip(dims, fixed, FRAME_MIN_INPUT))
-    opt = resolve("--opt-input", opt_hw, FRAME_OPT_INPUT)
     hi = resolve("--max-input", max_hw, FRAME_MAX_INPUT)
+    # the default opt stays inside a given max (a portrait camera's 768x448 takes opt 288x448)
+    opt = resolve("--opt-input", opt_hw, FRAME_OPT_INPUT if opt_hw is not None or max_hw is None else
+                  tuple(min(o, h) for o, h in zip(FRAME_OPT_INPUT, hi)))
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
         raise UsageError("expected --opt-input between {} and --max-input {} in height and width, found {}".format(
             _hw(lo), _hw(hi), _hw(opt)))

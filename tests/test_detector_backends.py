@@ -336,7 +336,7 @@ def dynamic_full():
     return FULL
 
 
-FRAME_HW = ((32, 32), (256, 448), (448, 768))  # the build's default min/opt/max (height, width)
+FRAME_HW = ((32, 32), (288, 512), (448, 768))  # the build's default min/opt/max (height, width)
 
 
 def detector_engine_file(tmp_path, monkeypatch, engine):
@@ -439,7 +439,7 @@ def test_check_io_lets_only_detectors_have_dynamic_height_width(in_shape, out_sh
 
 @pytest.mark.parametrize("shape,profile,expected", [
     ((-1, 3, 192, 192), [(1, 3, 192, 192), (7, 3, 192, 192), (16, 3, 192, 192)], None),
-    ((-1, 3, -1, -1), [(1, 3, 32, 32), (1, 3, 256, 448), (8, 3, 448, 768)], ((32, 32), (448, 768))),
+    ((-1, 3, -1, -1), [(1, 3, 32, 32), (1, 3, 288, 512), (8, 3, 448, 768)], ((32, 32), (448, 768))),
     ((1, 3, -1, 192), [(1, 3, 64, 192), (1, 3, 256, 192), (1, 3, 512, 192)], ((64, 192), (512, 192))),
 ])
 def test_hw_range_from_the_profile(shape, profile, expected):

@@ -73,7 +73,7 @@ def export(
     opt_input: Optional[str] = typer.Option(None, "--opt-input", help="Engine profile of a detector ONNX with "
                                                                       "dynamic height/width: network input HxW "
                                                                       "to tune for, i.e. the scaled frame padded "
-                                                                      "(default 256x448: 1280x720 at scale 0.35)."),
+                                                                      "(default 288x512: 1280x720 at scale 0.4)."),
     max_input: Optional[str] = typer.Option(None, "--max-input", help="Engine profile of a detector ONNX with "
                                                                       "dynamic height/width: largest network "
                                                                       "input HxW (default 448x768: 1920x1080 at "
