@@ -224,8 +224,7 @@ def make_detector(spec, input_range="11", threads=1):
         kw["scale"] = float(scale)
     det = BlazeFaceDetector.load(model, options={"threads": threads}, grid=grid, **kw)
     if input_range == "01":  # the wrong normalisation, for comparison: x = pixel / 255
-        det._mul[:] = 1 / 255.0
-        det._add[:] = 0.0
+        det.meta = det.meta._replace(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     return det.detect, det.close
 
 

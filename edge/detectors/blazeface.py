@@ -256,10 +256,6 @@ class BlazeFaceDetector(Detector):
         self.coarse_side = COARSE_SIDE
         self.refine_side = REFINE_SIDE if frame_mode and REFINE_SIDE % m == 0 else square
         self.small_face = SMALL_FACE if frame_mode else 0.0
-        scale = np.asarray(self.meta.std, np.float32) * 255.0
-        self._mul = (1.0 / scale).astype(np.float32)
-        self._add = (-np.asarray(self.meta.mean, np.float32) / np.asarray(self.meta.std, np.float32)).astype(
-            np.float32)
 
     @classmethod
     def load(cls, model: str = "full", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
@@ -292,17 +288,11 @@ class BlazeFaceDetector(Detector):
 
     def prepare(self, frame_bgr: np.ndarray, rois, size: Union[int, Tuple[int, int]]) -> Tuple[np.ndarray, list]:
         """The NCHW float32 batch of regions fitted into ``size`` (square side or (w, h)), and their Letterboxes."""
-        import cv2
+        from edge.preprocess import normalize  # the classifier's rule: channel order, mean/std from the record
 
         boxes = [D.letterbox(r, size) for r in rois]
-        imgs = [D.letterbox_image(frame_bgr, lb, self.interpolation) for lb in boxes]
-        rgb = self.meta.channel_order == "RGB"
-        if len(set(self.meta.std)) == 1:  # one scale for all channels: OpenCV's single C++ pass, 3x faster
-            mean = tuple(255.0 * m for m in self.meta.mean)
-            return cv2.dnn.blobFromImages(imgs, 1.0 / (255.0 * self.meta.std[0]), None, mean, rgb, False), boxes
-        x = np.stack(imgs)[..., ::-1] if rgb else np.stack(imgs)
-        x = x.astype(np.float32) * self._mul + self._add
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), boxes
+        imgs = np.stack([D.letterbox_image(frame_bgr, lb, self.interpolation) for lb in boxes])
+        return normalize(imgs, self.meta), boxes
 
     def anchors(self, input_wh: Tuple[int, int]) -> np.ndarray:
         if input_wh not in self._anchors:
