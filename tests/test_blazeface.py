@@ -241,3 +241,12 @@ def test_small_masked_faces(face_photos, full):
                 dets = full.detect(frame)
                 found.append(len(dets) > 0 and iou(truth, dets.boxes).max() >= 0.4)
     assert len(found) == 16 and np.mean(found) >= 0.9, found
+
+
+def test_a_frame_beyond_the_engine_profile_is_one_clear_error(full, monkeypatch):
+    """An engine built for smaller frames (its profile's max height/width) refuses a bigger frame at the
+    first pass with what to change, instead of a runtime error inside TensorRT."""
+    monkeypatch.setattr(full.session.backend, "input_hw_range", ((32, 32), (448, 768)))
+    full.detect(np.zeros((1080, 1920, 3), np.uint8))  # 768x432 → 768x448: inside
+    with pytest.raises(UsageError, match=r"a 2560x1440 frame at scale 0.4 needs 576x1024: lower --blazeface-scale"):
+        full.detect(np.zeros((1440, 2560, 3), np.uint8))

@@ -259,8 +259,9 @@ class BlazeFaceDetector(Detector):
 
     @classmethod
     def load(cls, model: str = "full", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
-        """``options``: ``backend`` (auto: by file type), ``threads`` (default 1: on this 2-core host, busy
-        with other work, 2 threads took twice as long per batch as 1) and ``providers`` (ONNX Runtime)."""
+        """``options``: ``backend`` (auto: by file type), ``threads`` (default 1: `edge run` shares the cores
+        with capture and the classifier; alone on an idle 2-core machine 2 threads are ~1.45x faster) and
+        ``providers`` (ONNX Runtime)."""
         options = dict({"threads": 1}, **(options or {}))
         grid = parse_grid(kw.pop("grid", "auto"))  # bad arguments fail before the model loads
         return cls(model, grid=grid, session=SsdSession(model_path(model), options), **kw)
@@ -317,6 +318,11 @@ class BlazeFaceDetector(Detector):
         wh = (frame_bgr.shape[1], frame_bgr.shape[0])
         all_boxes, all_scores = [], []
         for size, rois in self.passes(wh):
+            if not self.session.backend.accepts_hw(size[::-1]):
+                raise UsageError("'{}' takes inputs from {} to {} (height, width); a {}x{} frame at scale {} needs "
+                                 "{}x{}: lower --blazeface-scale or rebuild the engine with a larger --max-input".format(
+                                     self.session.path, *self.session.backend.input_hw_range, wh[0], wh[1],
+                                     self.scale, size[1], size[0]))
             batch, lbs = self.prepare(frame_bgr, rois, size)
             regressors, logits = self.session.run(batch)
             for i, lb in enumerate(lbs):
