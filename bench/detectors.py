@@ -122,6 +122,20 @@ def sprite(photo, box, crop, face_w, masked, mask_seed, texture):
     return patch, alpha, fb
 
 
+def paste(frame, patch, alpha, fb, top_left):
+    """Blend a ``sprite`` into ``frame`` (in place) with its top-left corner at ``top_left``, clipped at the
+    frame border; the face's xyxy box in the frame (float32), or None when the sprite lies outside."""
+    px, py = top_left
+    n = patch.shape[0]
+    x0, y0, x1, y1 = max(px, 0), max(py, 0), min(px + n, frame.shape[1]), min(py + n, frame.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    a = alpha[y0 - py:y1 - py, x0 - px:x1 - px]
+    roi = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = (a * patch[y0 - py:y1 - py, x0 - px:x1 - px] + (1 - a) * roi).astype(np.uint8)
+    return np.array([px + fb[0], py + fb[1], px + fb[0] + fb[2], py + fb[1] + fb[3]], np.float32)
+
+
 def make_frames(sources, textures, n_frames, seed=0, tracks=4):
     """Yield (BGR 1280x720 frame, [(xyxy ground-truth box, masked)]) for ``n_frames`` frames.
 
@@ -144,21 +158,13 @@ def make_frames(sources, textures, n_frames, seed=0, tracks=4):
             photo, box, crop = sources[name]
             texture = textures[i % len(textures)] if textures and i % 2 else None
             patch, alpha, fb = sprite(photo, box, crop, face_w, masked, 100 + i, texture)
-            n = patch.shape[0]
             cx = lane * (i + 0.5) + 0.15 * lane * np.sin(2 * np.pi * (u * 2 + phases[i]))
             cy = FRAME_WH[1] / 2.0 + (FRAME_WH[1] / 2.0 - face_w / 2.0 - 10) * np.sin(2 * np.pi * (u + phases[i]))
             cx = float(np.clip(cx, face_w / 2 + 10, FRAME_WH[0] - face_w / 2 - 10))  # face box in frame
             fx, fy = cx - fb[2] / 2, cy - fb[3] / 2  # face top-left in the frame
-            px, py = int(round(fx - fb[0])), int(round(fy - fb[1]))
-            # paste with clipping at the frame border
-            x0, y0, x1, y1 = max(px, 0), max(py, 0), min(px + n, FRAME_WH[0]), min(py + n, FRAME_WH[1])
-            if x1 <= x0 or y1 <= y0:
-                continue
-            a = alpha[y0 - py:y1 - py, x0 - px:x1 - px]
-            roi = frame[y0:y1, x0:x1].astype(np.float32)
-            frame[y0:y1, x0:x1] = (a * patch[y0 - py:y1 - py, x0 - px:x1 - px] + (1 - a) * roi).astype(np.uint8)
-            gt = np.array([px + fb[0], py + fb[1], px + fb[0] + fb[2], py + fb[1] + fb[3]], np.float32)
-            truth.append((gt, masked))
+            gt = paste(frame, patch, alpha, fb, (int(round(fx - fb[0])), int(round(fy - fb[1]))))
+            if gt is not None:
+                truth.append((gt, masked))
         yield frame, truth
 
 
@@ -175,10 +181,7 @@ def still_frames(sources, textures, widths=(64, 80, 100)):
                     texture = textures[1 % len(textures)] if textures and masked and b % 2 else None
                     patch, alpha, fb = sprite(photo, box, crop, face_w, masked, 101, texture)
                     frame, n = bg.copy(), patch.shape[0]
-                    x0, y0 = 700 - n // 2, 360 - n // 2
-                    roi = frame[y0:y0 + n, x0:x0 + n].astype(np.float32)
-                    frame[y0:y0 + n, x0:x0 + n] = (alpha * patch + (1 - alpha) * roi).astype(np.uint8)
-                    gt = np.array([x0 + fb[0], y0 + fb[1], x0 + fb[0] + fb[2], y0 + fb[1] + fb[3]], np.float32)
+                    gt = paste(frame, patch, alpha, fb, (700 - n // 2, 360 - n // 2))
                     yield frame, [(gt, masked)]
 
 

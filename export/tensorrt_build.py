@@ -26,14 +26,13 @@ from collections import namedtuple
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edge.backends.base import DETECTOR_KEY, detector_model_meta
+from edge.backends.tensorrt import has_dynamic_hw  # the runtime's rule for a dynamic height/width
 from edge.engine import (check_engine, file_sha256, fingerprint_mismatches, make_fingerprint, read_sidecar,
                          write_sidecar)
 from edge.errors import EdgeError, HardwareError, InputError, UsageError, require
 from edge.meta import ONNX_KEY, ModelMeta
-from export.trt_profile import (CLASSIFIER_OPT_BATCH, DETECTOR_OPT_BATCH, FRAME_MAX_BATCH, FRAME_MAX_INPUT,  # noqa: F401
-                                FRAME_MIN_INPUT, FRAME_OPT_BATCH, FRAME_OPT_INPUT, MAX_BATCH, Profile,
-                                batch_profile, default_max_batch, default_opt_batch, has_dynamic_hw, hw_text,
-                                input_multiple, profile_shapes, spatial_profile)
+from export.trt_profile import (batch_profile, default_max_batch, default_opt_batch, hw_text, input_multiple,
+                                profile_shapes, spatial_profile)
 
 MiB = 1 << 20
 GiB = 1 << 30

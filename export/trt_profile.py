@@ -59,11 +59,6 @@ def default_max_batch(max_batch: Optional[int] = None, frame: bool = False) -> i
     return FRAME_MAX_BATCH if frame else MAX_BATCH
 
 
-def has_dynamic_hw(shape: Sequence) -> bool:
-    """Whether a parsed network input (N, C, H, W) has a dynamic height or width (-1)."""
-    return any(not isinstance(d, int) or d < 0 for d in tuple(shape)[2:4])
-
-
 def input_multiple(record: Optional[str]) -> int:
     """``layout.input_multiple`` of a detector record (what it pads frames to; 0 when absent)."""
     try:

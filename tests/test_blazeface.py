@@ -207,18 +207,11 @@ def test_modes_and_their_passes(tmp_path, full):
 
 def _place(photo, name, face_w, masked, background, centre=(700, 360)):
     """A 1280x720 frame with the portrait's face ``face_w`` px wide at ``centre``, and its face box."""
-    from bench.detectors import SOURCES, backgrounds, sprite
+    from bench.detectors import SOURCES, backgrounds, paste, sprite
 
     patch, alpha, fb = sprite(photo, SOURCES[name]["box"], SOURCES[name]["crop"], face_w, masked, 101, None)
-    frame = backgrounds()[background]
-    n = patch.shape[0]
-    x0, y0 = centre[0] - n // 2, centre[1] - n // 2
-    x1, y1 = max(x0, 0), max(y0, 0)
-    cut = (slice(y1 - y0, min(n, 720 - y0)), slice(x1 - x0, min(n, 1280 - x0)))
-    a = alpha[cut]
-    region = frame[y1:y0 + n, x1:x0 + n][:a.shape[0], :a.shape[1]]
-    region[...] = (a * patch[cut] + (1 - a) * region).astype(np.uint8)
-    return frame, np.array([x0 + fb[0], y0 + fb[1], x0 + fb[0] + fb[2], y0 + fb[1] + fb[3]], np.float32)
+    frame, n = backgrounds()[background], patch.shape[0]
+    return frame, paste(frame, patch, alpha, fb, (centre[0] - n // 2, centre[1] - n // 2))
 
 
 @pytest.mark.parametrize("face_w, masked", [(64, False), (600, True), (600, False)])

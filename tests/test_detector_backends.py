@@ -514,7 +514,8 @@ def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
     ({"edge.detector": "{}"}, "bad", None),
 ])
 def test_engine_model_and_default_opt_batch(props, kind, opt):
-    from export.tensorrt_build import default_opt_batch, engine_model
+    from export.tensorrt_build import engine_model
+    from export.trt_profile import default_opt_batch
 
     if kind == "bad":
         with pytest.raises(InputError, match="expected a JSON detector record"):

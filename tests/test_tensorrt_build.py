@@ -13,6 +13,7 @@ from edge.engine import make_fingerprint, read_sidecar, write_sidecar
 from edge.errors import InputError, UsageError
 from edge.meta import ModelMeta
 from export import tensorrt_build as tb
+from export import trt_profile as tp
 from hardware import needs_tensorrt_gpu  # noqa: E402
 
 NANO = dict(tensorrt="8.2.1.8", gpu="NVIDIA Tegra X1", compute_capability="5.3")
@@ -67,13 +68,13 @@ def test_choose_precision_refuses(args, message):
 @pytest.mark.parametrize("dim0,opt,mx,expect", [
     (-1, 4, 16, (1, 4, 16)), ("batch", 8, 8, (1, 8, 8)), (3, 4, 16, (3, 3, 3)), (1, 4, 16, (1, 1, 1))])
 def test_batch_profile(dim0, opt, mx, expect):
-    assert tuple(tb.batch_profile(dim0, opt, mx)) == expect
+    assert tuple(tp.batch_profile(dim0, opt, mx)) == expect
 
 
 def test_batch_profile_refuses_opt_above_max_and_shapes():
     with pytest.raises(UsageError):
-        tb.batch_profile(-1, 32, 16)
-    assert tb.profile_shapes(tb.Profile(1, 4, 16), (3, 128, 128)) == ((1, 3, 128, 128), (4, 3, 128, 128),
+        tp.batch_profile(-1, 32, 16)
+    assert tp.profile_shapes(tp.Profile(1, 4, 16), (3, 128, 128)) == ((1, 3, 128, 128), (4, 3, 128, 128),
                                                                       (16, 3, 128, 128))
 
 
@@ -96,7 +97,7 @@ FRAME = (-1, 3, -1, -1)  # a detector ONNX with symbolic ["N", 3, "H", "W"], as 
      ((2, 3, 32, 32), (2, 3, 192, 192), (2, 3, 448, 768))),
 ])
 def test_spatial_profile(shape, batch, square, opt, mx, multiple, expect):
-    assert tuple(tb.spatial_profile(shape, tb.Profile(*batch), square, opt, mx, multiple)) == expect
+    assert tuple(tp.spatial_profile(shape, tp.Profile(*batch), square, opt, mx, multiple)) == expect
 
 
 @pytest.mark.parametrize("shape,opt,mx,multiple,message", [
@@ -114,7 +115,7 @@ def test_spatial_profile(shape, batch, square, opt, mx, multiple, expect):
 ])
 def test_spatial_profile_refuses(shape, opt, mx, multiple, message):
     with pytest.raises(UsageError, match=message):
-        tb.spatial_profile(shape, tb.Profile(1, 1, 8), (192, 192), opt, mx, multiple)
+        tp.spatial_profile(shape, tp.Profile(1, 1, 8), (192, 192), opt, mx, multiple)
 
 
 @pytest.mark.parametrize("detector,frame,opt,mx,expect", [
@@ -122,7 +123,7 @@ def test_spatial_profile_refuses(shape, opt, mx, multiple, message):
     (True, True, 2, 4, (2, 4)), (False, False, 3, 32, (3, 32)),
 ])
 def test_default_batches(detector, frame, opt, mx, expect):
-    assert (tb.default_opt_batch(detector, opt, frame), tb.default_max_batch(mx, frame)) == expect
+    assert (tp.default_opt_batch(detector, opt, frame), tp.default_max_batch(mx, frame)) == expect
 
 
 @pytest.mark.parametrize("shape,dynamic", [
@@ -136,7 +137,7 @@ def test_has_dynamic_hw(shape, dynamic):
     ('{"layout": {"input_size": 192, "input_multiple": 32}}', 32), ('{"layout": {"input_size": 192}}', 0),
     ('{"layout": {"input_multiple": 0}}', 0), (None, 0), ("not json", 0), ('[1]', 0)])
 def test_input_multiple(record, multiple):
-    assert tb.input_multiple(record) == multiple
+    assert tp.input_multiple(record) == multiple
 
 
 @pytest.mark.parametrize("total,requested,mib", [

@@ -81,9 +81,10 @@ def profile_shapes(engine, api: str, spec: IOSpec) -> Tuple[Tuple[int, ...], ...
     return tuple(tuple(s) for s in shapes)
 
 
-def dynamic_hw(spec: IOSpec) -> bool:
-    """Whether an (N, C, H, W) input's height or width is dynamic (-1)."""
-    return any(d < 0 for d in spec.shape[2:4])
+def has_dynamic_hw(shape: Sequence) -> bool:
+    """Whether an (N, C, H, W) input shape (an engine's, or a parsed network's at build time) has a dynamic
+    height or width (-1, or a symbolic name)."""
+    return any(not isinstance(d, int) or d < 0 for d in tuple(shape)[2:4])
 
 
 def check_io(specs: List[IOSpec], meta: ModelMeta, path: str, detector: bool = False
@@ -107,7 +108,7 @@ def check_io(specs: List[IOSpec], meta: ModelMeta, path: str, detector: bool = F
                              path, spec.name, list(spec.shape), expected[0], expected[1], expected[2],
                              ", and a detector's height and width" if detector else ""))
     for out in outputs:
-        if any(d < 0 for d in out.shape[1:]) and not (detector and dynamic_hw(spec)):
+        if any(d < 0 for d in out.shape[1:]) and not (detector and has_dynamic_hw(spec.shape)):
             raise InputError("engine '{}' output {} has dynamic dimensions beyond the batch {}; expected fixed "
                              "sizes such as (N, classes){}".format(
                                  path, out.name, list(out.shape),
@@ -120,7 +121,7 @@ def hw_range(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]], squar
     """``((min_h, min_w), (max_h, max_w))`` of an input with dynamic height/width, from its profile's min and
     max shapes (None when height and width are fixed). The detector's square ``input_size`` (its warm-up
     and second-pass crops) must be inside the range."""
-    if not dynamic_hw(spec):
+    if not has_dynamic_hw(spec.shape):
         return None
     if not profile:
         raise InputError("engine '{}' input {} has a dynamic height/width but no optimization profile".format(
@@ -150,10 +151,8 @@ def context_shapes(context, api: str, specs: Sequence[IOSpec]) -> List[Tuple[int
 
 
 def volume(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
+    """Elements in a tensor of ``shape``."""
+    return int(np.prod(shape, dtype=np.int64))
 
 
 def detector_record(sidecar: Dict, path: str) -> str:

@@ -31,12 +31,8 @@ class SsdLayout(NamedTuple):
     input_multiple: int = 0       # other inputs: height and width multiples of this (0: the square only)
 
     @property
-    def grids(self) -> Tuple[int, ...]:
-        return tuple(self.input_size // s for s in self.strides)
-
-    @property
     def num_anchors(self) -> int:
-        return int(sum(g * g * k for g, k in zip(self.grids, self.per_cell)))
+        return self.anchors_in()
 
     def anchors_in(self, input_wh: Optional[Tuple[int, int]] = None) -> int:
         """Number of anchors for an input of ``input_wh`` (default: the square)."""

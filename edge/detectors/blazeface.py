@@ -28,6 +28,7 @@ from edge.detectors import decode as D
 from edge.detectors.anchors import SsdLayout, ssd_anchors
 from edge.detectors.base import Detections, Detector
 from edge.errors import InputError, UsageError
+from edge.preprocess import normalize
 
 DETECTOR_KEY = "edge.detector"
 FORMAT_VERSION = 1
@@ -289,11 +290,9 @@ class BlazeFaceDetector(Detector):
 
     def prepare(self, frame_bgr: np.ndarray, rois, size: Union[int, Tuple[int, int]]) -> Tuple[np.ndarray, list]:
         """The NCHW float32 batch of regions fitted into ``size`` (square side or (w, h)), and their Letterboxes."""
-        from edge.preprocess import normalize  # the classifier's rule: channel order, mean/std from the record
-
         boxes = [D.letterbox(r, size) for r in rois]
         imgs = np.stack([D.letterbox_image(frame_bgr, lb, self.interpolation) for lb in boxes])
-        return normalize(imgs, self.meta), boxes
+        return normalize(imgs, self.meta), boxes  # the classifier's rule: channel order, mean/std
 
     def anchors(self, input_wh: Tuple[int, int]) -> np.ndarray:
         if input_wh not in self._anchors:

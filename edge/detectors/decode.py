@@ -39,27 +39,20 @@ def _area(b: np.ndarray) -> np.ndarray:
     return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
 
 
-def _intersection(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    return np.prod(np.clip(rb - lt, 0, None), axis=1)
+def _intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(M, N) intersection areas of xyxy boxes ``a`` (M, 4) with ``b`` (N, 4)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    return np.prod(np.clip(rb - lt, 0, None), axis=2)
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one xyxy box against (N, 4) boxes; 0 where the union is empty."""
-    box = np.asarray(box, np.float32).reshape(4)
+    box = np.asarray(box, np.float32).reshape(1, 4)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    inter = _intersection(box, boxes)
+    inter = _intersections(box, boxes)[0]
     union = _area(box) + _area(boxes) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
-
-
-def covered(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Fraction of each of ``boxes`` that lies inside ``box`` (0 for empty boxes)."""
-    box = np.asarray(box, np.float32).reshape(4)
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    area = _area(boxes)
-    return np.where(area > 0, _intersection(box, boxes) / np.maximum(area, 1e-12), 0.0).astype(np.float32)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: bool = False,
@@ -77,9 +70,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: b
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
     # every pair at once (N is small: candidates above a score threshold), then a loop over kept boxes
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    inter = _intersections(boxes, boxes)
     area = _area(boxes)
     union = area[:, None] + area[None, :] - inter
     overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) > iou_threshold
