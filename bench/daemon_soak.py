@@ -23,8 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cv2  # noqa: E402
 
-from edge.pipeline import SAMPLE_VIDEO, RunConfig, run  # noqa: E402
-from edge.reconnect import BackoffConfig  # noqa: E402
+from edge.run.config import RunConfig  # noqa: E402
+from edge.run.loop import run  # noqa: E402
+from edge.zoo import SAMPLE_VIDEO  # noqa: E402
+from edge.sources.backoff import BackoffConfig  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from edge.detectors.base import Detections  # noqa: E402
-from edge.detectors.decode import iou  # noqa: E402
+from edge.detectors.ssd.decode import iou  # noqa: E402
 
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "edge", "bench")
 FRAME_WH = (1280, 720)

@@ -19,7 +19,8 @@ from edge.errors import InputError, UsageError
 from edge.imagefolder import read_image, scan
 from edge.meta import ModelMeta
 from edge.preprocess import preprocess
-from export import calibration, parity
+from edge.backends.tensorrt import calibration
+from export import parity
 from export.onnx_export import describe, ort_fn, ort_session
 
 METHODS = ("minmax", "entropy", "percentile")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import edge
-from edge.engine import file_sha256
+from edge.backends.tensorrt.sidecar import file_sha256
 from edge.errors import InputError
 from edge.meta import ModelMeta
 from models.checkpoint import _first_line, is_torchscript, load_checkpoint, read_checkpoint

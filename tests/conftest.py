@@ -144,12 +144,11 @@ def seeded_onnx(tmp_path_factory):
 
 @pytest.fixture
 def trained_model():
-    """The bundled trained mask model (models/zoo/mask_default.onnx, exported by the lead at merge)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "zoo",
-                        "mask_default.onnx")
-    if not os.path.isfile(path):
-        pytest.skip("needs the bundled trained model {} (exported from mask_default.pt at merge)".format(path))
-    return path
+    """The bundled trained mask model (edge/zoo/mask_default.onnx): it ships in the repository."""
+    from edge.zoo import MASK_MODEL
+
+    assert os.path.isfile(MASK_MODEL), "the bundled model is missing: " + MASK_MODEL
+    return MASK_MODEL
 
 
 @pytest.fixture(scope="session")

@@ -371,8 +371,8 @@ class FakeTrt:
 @pytest.fixture
 def fake_engine_file(tmp_path, monkeypatch):
     """Load .engine files with fake tensorrt/pycuda modules: returns make(engine) → loaded backend."""
-    from edge import engine as engine_mod
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import sidecar as engine_mod
+    from edge.backends.tensorrt import runtime as trt_backend
     from edge.meta import ModelMeta
 
     meta = ModelMeta(arch="", labels=("a", "b"), input_size=(4, 4))
@@ -411,8 +411,8 @@ def test_tensorrt_backend_on_fake_engines_any_batch(fake_engine_file, engine_cls
 
 
 def test_tensorrt_stale_engine_is_refused(fake_engine_file, monkeypatch):
-    from edge import engine as engine_mod
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import sidecar as engine_mod
+    from edge.backends.tensorrt import runtime as trt_backend
 
     monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: engine_mod.make_fingerprint(
         "10.3", "Orin", "8.7", "", ""))
@@ -435,7 +435,7 @@ def test_tensorrt_engine_that_does_not_fit_its_metadata(fake_engine_file, engine
 
 
 def test_tensorrt_not_installed_names_the_package(tmp_path):
-    from edge import engine as engine_mod
+    from edge.backends.tensorrt import sidecar as engine_mod
     from edge.meta import ModelMeta
 
     path = str(tmp_path / "m.plan")
@@ -454,7 +454,7 @@ def test_tensorrt_not_installed_names_the_package(tmp_path):
                                         ("WARNING", logging.WARNING), ("INFO", logging.INFO),
                                         ("VERBOSE", logging.DEBUG)])
 def test_tensorrt_severity_maps_to_logging(name, level):
-    from edge.backends.tensorrt import severity_level
+    from edge.backends.tensorrt.runtime import severity_level
 
     class Severity:
         def __init__(self, n):
@@ -465,7 +465,7 @@ def test_tensorrt_severity_maps_to_logging(name, level):
 
 
 def test_tensorrt_logger_routes_into_python_logging(caplog):
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import runtime as trt_backend
 
     trt_backend._LOGGER.clear()
     logger = trt_backend.trt_logger(FakeTrt(None))
@@ -483,8 +483,8 @@ def test_tensorrt_logger_routes_into_python_logging(caplog):
 def test_real_tensorrt_engine_matches_pytorch(exported_models, reference, tmp_path):
     import tensorrt as trt
 
-    from edge import engine as engine_mod
-    from edge.backends.tensorrt import trt_logger
+    from edge.backends.tensorrt import sidecar as engine_mod
+    from edge.backends.tensorrt.runtime import trt_logger
     from edge.meta import ModelMeta
 
     logger = trt_logger(trt)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from edge.bench import (RESULT_FIELDS, SCHEMA, build_results, run_bench, sample_key, time_interleaved,
+from edge.bench.latency import (RESULT_FIELDS, SCHEMA, build_results, run_bench, sample_key, time_interleaved,
                         validate_report, write_report)
 
 pytest.importorskip("torch")
@@ -163,7 +163,7 @@ def test_cli_bench_bad_input_is_one_line(cli, exported_models, tmp_path, args, c
 
 
 def test_eval_set_limit_per_class(eval_folder):
-    from edge.bench import load_eval_set
+    from edge.bench.latency import load_eval_set
 
     classes, images, labels = load_eval_set(eval_folder, limit=2)
     assert classes == ("with_mask", "without_mask") and len(images) == 4 and sorted(labels.tolist()) == [0, 0, 1, 1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.detectors import Detections
-from edge.detectors.bench import bench_detectors, match, parse_spec, rotation
+from edge.bench.detectors import bench_detectors, match, parse_spec, rotation
 from edge.errors import UsageError
 
 

@@ -10,12 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 pytest.importorskip("onnxruntime")
 
-from edge.detectors import blazeface as B  # noqa: E402
-from edge.detectors.decode import iou  # noqa: E402
+from edge.detectors import blazeface as B
+from edge.zoo import BLAZEFACE_DIR  # noqa: E402
+from edge.detectors.ssd.decode import iou  # noqa: E402
 from edge.errors import InputError, UsageError  # noqa: E402
 
 MODELS = ("face_detection_short_range", "face_detection_full_range")
-REFERENCE = os.path.join(B.MODELS_DIR, "tflite_reference.npz")
+REFERENCE = os.path.join(BLAZEFACE_DIR, "tflite_reference.npz")
 
 
 @pytest.fixture(scope="module")

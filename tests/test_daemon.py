@@ -14,11 +14,13 @@ import urllib.request
 
 import pytest
 
-from edge.daemon import check_log_path, energy_per_frame_mj, live_telemetry, reopen_policy
+from edge.service.daemon import check_log_path, energy_per_frame_mj, live_telemetry
+from edge.sources.reopening import reopen_policy
 from edge.errors import InputError
-from edge.logrotate import RotatingFile
-from edge.pipeline import RunConfig, run
-from edge.reconnect import BackoffConfig
+from edge.service.logrotate import RotatingFile
+from edge.run.config import RunConfig
+from edge.run.loop import run
+from edge.sources.backoff import BackoffConfig
 
 pytest.importorskip("onnxruntime")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -460,7 +462,7 @@ def test_jtop_telemetry_goes_into_the_log_and_the_summary(seeded_onnx, tmp_path,
     from tests.test_telemetry import FakeJtop
 
     monkeypatch.setitem(sys.modules, "jtop", types.SimpleNamespace(jtop=FakeJtop))
-    monkeypatch.setattr("edge.daemon.JTOP_SOCKET", str(tmp_path))  # "the jtop service is there"
+    monkeypatch.setattr("edge.service.daemon.JTOP_SOCKET", str(tmp_path))  # "the jtop service is there"
     log = tmp_path / "frames.jsonl"
     s = run(RunConfig(source="test://ball?frames=12", width=160, height=120, model=seeded_onnx, headless=True,
                       log=str(log), telemetry_every=4))

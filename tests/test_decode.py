@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from edge.detectors import decode as D
-from edge.detectors.anchors import LAYOUTS, SsdLayout, ssd_anchors
+from edge.detectors.ssd import decode as D
+from edge.detectors.ssd.anchors import LAYOUTS, SsdLayout, ssd_anchors
 from edge.errors import InputError
 
 A = np.testing.assert_allclose

@@ -11,7 +11,7 @@ import pytest
 
 from edge.backends import load_backend
 from edge.detectors import blazeface as B
-from edge.engine import make_fingerprint, read_sidecar
+from edge.backends.tensorrt.sidecar import make_fingerprint, read_sidecar
 from edge.errors import InputError, UsageError
 from test_backends import FakeCuda, FakeDtype, FakeMem, FakeTrt
 from test_tensorrt_build import device  # noqa: F401  (fixture: TensorRT builder + pycuda doubles)
@@ -257,7 +257,8 @@ def test_export_refuses_int8_calibration_for_a_detector(tmp_path, device, cli): 
     device("10.3.0", "Orin", "8.7")
     calib = tmp_path / "calib"
     calib.mkdir()
-    shutil.copy(os.path.join(os.path.dirname(B.MODELS_DIR), "..", "docs", "img", "detectors_recall_by_width.png"),
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "img",
+                             "detectors_recall_by_width.png"),
                 str(calib / "a.png"))
     r = cli(["export", FULL, "--engine", "--int8", "--calib", str(calib)])
     assert r.exit_code == 2 and "is a detector: INT8 calibration here works on classifier crops" in r.output
@@ -267,7 +268,7 @@ def test_export_refuses_int8_calibration_for_a_detector(tmp_path, device, cli): 
 def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_photos, api, v):
     """The exported engine + sidecar, loaded by the TensorRT backend (engine double computing with ONNX
     Runtime, outputs in another order than the ONNX): same faces as ONNX Runtime, batch shape per call."""
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import runtime as trt_backend
 
     report, _ = built_engine
     engine = OrtEngine(FULL, api)
@@ -296,8 +297,8 @@ def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_pho
 def test_tensorrt_run_copies_every_output_at_any_batch(tmp_path, monkeypatch, api, v, batch):
     """Backend.run on engine doubles: dynamic batch (shape set per call, split above the profile's max 8)
     and static batch 4 (split and zero-padded); every output copied back, in engine order."""
-    from edge import engine as engine_mod
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import sidecar as engine_mod
+    from edge.backends.tensorrt import runtime as trt_backend
     from edge.backends.base import detector_model_meta
 
     record = record_of(FULL)
@@ -341,8 +342,8 @@ FRAME_HW = ((32, 32), (288, 512), (448, 768))  # the build's default min/opt/max
 
 def detector_engine_file(tmp_path, monkeypatch, engine):
     """An engine file + sidecar with BlazeFace's record, loaded through the fake tensorrt/pycuda modules."""
-    from edge import engine as engine_mod
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import sidecar as engine_mod
+    from edge.backends.tensorrt import runtime as trt_backend
     from edge.backends.base import detector_model_meta
 
     record = record_of(FULL)
@@ -425,7 +426,7 @@ def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, mo
     ((-1, 3, 4, 4), (-1, -1), False, r"such as \(N, classes\) \(or a detector engine whose input height/width"),
 ])
 def test_check_io_lets_only_detectors_have_dynamic_height_width(in_shape, out_shape, detector, message):
-    from edge.backends.tensorrt import IOSpec, check_io
+    from edge.backends.tensorrt.runtime import IOSpec, check_io
     from edge.meta import ModelMeta
 
     specs = [IOSpec("in", 0, True, in_shape, None), IOSpec("out", 1, False, out_shape, None)]
@@ -443,7 +444,7 @@ def test_check_io_lets_only_detectors_have_dynamic_height_width(in_shape, out_sh
     ((1, 3, -1, 192), [(1, 3, 64, 192), (1, 3, 256, 192), (1, 3, 512, 192)], ((64, 192), (512, 192))),
 ])
 def test_hw_range_from_the_profile(shape, profile, expected):
-    from edge.backends.tensorrt import IOSpec, hw_range
+    from edge.backends.tensorrt.runtime import IOSpec, hw_range
 
     assert hw_range(IOSpec("input", 0, True, shape, None), profile, (192, 192), "e.engine") == expected
 
@@ -454,7 +455,7 @@ def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_p
     """`edge export full_dynamic.onnx --engine --opt-input --max-input` on a Nano double whose parser reports
     (-1, 3, -1, -1): the profile spans batch 1/1/8 and the given heights/widths; the TensorRT backend then
     takes frames anywhere in that range (engine double with the profile the build recorded)."""
-    from edge.backends import tensorrt as trt_backend
+    from edge.backends.tensorrt import runtime as trt_backend
 
     onnx_path = str(tmp_path / "full_dynamic.onnx")
     shutil.copy(dynamic_full, onnx_path)
@@ -499,7 +500,7 @@ def test_export_input_size_options_are_checked_first(tmp_path, cli, args, messag
 
 
 def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
-    from edge import engine as engine_mod
+    from edge.backends.tensorrt import sidecar as engine_mod
     from edge.meta import ModelMeta
 
     path = str(tmp_path / "m.engine")
@@ -514,8 +515,8 @@ def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
     ({"edge.detector": "{}"}, "bad", None),
 ])
 def test_engine_model_and_default_opt_batch(props, kind, opt):
-    from export.tensorrt_build import engine_model
-    from export.trt_profile import default_opt_batch
+    from edge.backends.tensorrt.build import engine_model
+    from edge.backends.tensorrt.profile import default_opt_batch
 
     if kind == "bad":
         with pytest.raises(InputError, match="expected a JSON detector record"):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from edge import doctor as d
+from edge.doctor import checks as d
 
 BUILD_INFO_JETPACK = """
   Video I/O:
@@ -107,9 +107,9 @@ def test_doctor_command_on_this_machine(cli):
 
 
 def test_doctor_exit_code_when_a_check_fails(cli, monkeypatch):
-    import edge.doctor_probe
+    import edge.doctor.probe
 
-    monkeypatch.setattr(edge.doctor_probe, "probe", lambda path: _with(NANO, nvargus_daemon="failed"))
+    monkeypatch.setattr(edge.doctor.probe, "probe", lambda path: _with(NANO, nvargus_daemon="failed"))
     r = cli(["doctor"])
     assert r.exit_code == 1
     assert "fail nvargus-daemon" in r.output and "fix: CSI cameras need it" in r.output

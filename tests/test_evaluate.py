@@ -85,7 +85,8 @@ def test_bundled_default_model_matches_its_record():
     from edge.backends import load_backend
     from models.checkpoint import load_checkpoint
     from models.train import sha256_file
-    from models.zoo import DEFAULT_INFO, DEFAULT_MODEL
+    from edge.zoo import MASK_CHECKPOINT as DEFAULT_MODEL
+    from edge.zoo import MASK_INFO as DEFAULT_INFO
 
     info = json.load(open(DEFAULT_INFO))
     assert info["sha256"] == sha256_file(DEFAULT_MODEL)

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 from torch import nn  # noqa: E402
 
 from edge.backends import load_backend  # noqa: E402
-from edge.engine import file_sha256  # noqa: E402
+from edge.backends.tensorrt.sidecar import file_sha256  # noqa: E402
 from edge.meta import ModelMeta  # noqa: E402
 from edge.preprocess import preprocess  # noqa: E402
 from models import create_model, list_models  # noqa: E402

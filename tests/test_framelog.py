@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from edge.framelog import STAGES, FrameLog, format_summary, frame_record
+from edge.run.framelog import STAGES, FrameLog, format_summary, frame_record
 
 
 class Clock:

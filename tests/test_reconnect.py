@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from edge.reconnect import BackoffConfig, RetryStopped, backoff_delay, backoff_schedule, reopen_hint, retry_open
+from edge.sources.backoff import BackoffConfig, RetryStopped, backoff_delay, backoff_schedule, reopen_hint, retry_open
 
 
 @pytest.mark.parametrize("attempt,kw,expected", [

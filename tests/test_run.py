@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge.errors import HardwareError, UsageError
-from edge.pipeline import RunConfig, crop_faces, run
-from edge.track import iou_matrix
+from edge.run.config import RunConfig
+from edge.run.loop import crop_faces, run
+from edge.run.track import iou_matrix
 
 pytest.importorskip("onnxruntime")
 
@@ -200,11 +201,11 @@ def test_faults_are_one_line(face_video, seeded_onnx, tmp_path, cli, args, code,
 
 
 def test_missing_default_model(cli, monkeypatch, face_video):
-    monkeypatch.setattr("edge.pipeline.DEFAULT_MODEL", "/nowhere/models/zoo/mask_default.onnx")
+    monkeypatch.setattr("edge.run.config.DEFAULT_MODEL", "/nowhere/edge/zoo/mask_default.onnx")
     r = cli(["run", "--camera", face_video[0], "--headless"])
     assert r.exit_code == 3
     assert r.output.strip() == ("edge: error: the bundled default model is missing "
-                                "(/nowhere/models/zoo/mask_default.onnx); pass --model PATH")
+                                "(/nowhere/edge/zoo/mask_default.onnx); pass --model PATH")
 
 
 @pytest.mark.parametrize("camera,first", [
@@ -250,7 +251,7 @@ def test_crop_faces_clips_and_drops_empty_boxes():
 
 
 def test_overlay_colours_by_class_and_draws_the_banner():
-    from edge.overlay import banner_text, class_colour, draw
+    from edge.run.overlay import banner_text, class_colour, draw
 
     labels = ("with_mask", "without_mask", "other")
     assert class_colour("with_mask", labels) != class_colour("without_mask", labels)

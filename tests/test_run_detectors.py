@@ -9,8 +9,9 @@ import pytest
 
 from edge.detectors import DETECTORS, config_options
 from edge.errors import UsageError
-from edge.pipeline import SAMPLE_VIDEO, RunConfig
-from edge.track import iou_matrix
+from edge.run.config import RunConfig
+from edge.zoo import SAMPLE_VIDEO
+from edge.run.track import iou_matrix
 
 pytest.importorskip("onnxruntime")
 

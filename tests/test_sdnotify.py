@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from edge.sdnotify import Notifier, socket_address, watchdog_interval
+from edge.service.sdnotify import Notifier, socket_address, watchdog_interval
 
 
 @pytest.mark.parametrize("value,expected", [

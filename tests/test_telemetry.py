@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from edge import telemetry
-from edge.telemetry import Telemetry, parse_clocks, parse_power, parse_stats, parse_temperature
+from edge.service import telemetry
+from edge.service.telemetry import Telemetry, parse_clocks, parse_power, parse_stats, parse_temperature
 
 # Shapes as jtop 4.x returns them on a Jetson Nano (JetPack 4.6), trimmed.
 POWER_4 = {"rail": {"POM_5V_GPU": {"online": True, "type": "INA3221", "volt": 5000, "curr": 120, "power": 600,
@@ -99,7 +99,7 @@ def test_polling_collects_samples_and_summarises():
 def test_absent_jtop_is_reported_once_and_harmless(caplog, monkeypatch):
     """The real path on this machine: jetson-stats without its service (or not installed at all)."""
     monkeypatch.setattr(telemetry, "_WARNED", [])
-    with caplog.at_level(logging.WARNING, logger="edge.telemetry"):
+    with caplog.at_level(logging.WARNING, logger="edge.service.telemetry"):
         with Telemetry(interval=0.05) as first:
             assert first.poll() is None
         with Telemetry(interval=0.05) as second:
@@ -111,7 +111,7 @@ def test_absent_jtop_is_reported_once_and_harmless(caplog, monkeypatch):
         assert "jtop.service is not active" in first.reason
     except ImportError:
         assert "jetson-stats is not installed" in first.reason
-    warnings = [r for r in caplog.records if r.name == "edge.telemetry"]
+    warnings = [r for r in caplog.records if r.name == "edge.service.telemetry"]
     assert len(warnings) == 1 and warnings[0].getMessage().startswith("telemetry not available: ")
 
 

@@ -9,11 +9,11 @@ import types
 import numpy as np
 import pytest
 
-from edge.engine import make_fingerprint, read_sidecar, write_sidecar
+from edge.backends.tensorrt.sidecar import make_fingerprint, read_sidecar, write_sidecar
 from edge.errors import InputError, UsageError
 from edge.meta import ModelMeta
-from export import tensorrt_build as tb
-from export import trt_profile as tp
+from edge.backends.tensorrt import build as tb
+from edge.backends.tensorrt import profile as tp
 from hardware import needs_tensorrt_gpu  # noqa: E402
 
 NANO = dict(tensorrt="8.2.1.8", gpu="NVIDIA Tegra X1", compute_capability="5.3")
@@ -193,7 +193,7 @@ def test_stale_engine_detection_for_another_gpu_or_tensorrt(tmp_path):
 def test_onnx_reader_matches_onnx_package(tmp_path, cli, teacher_ckpt):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("torch")
-    from export.onnx_props import read_onnx
+    from edge.backends.tensorrt.onnx_props import read_onnx
 
     assert cli(["export", teacher_ckpt]).exit_code == 0
     path = str(tmp_path / "teacher.onnx")
@@ -451,7 +451,7 @@ def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):
 
 
 def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face_crops):
-    from export import calibration
+    from edge.backends.tensorrt import calibration
 
     calls = device("10.3.0.30", "Orin", "8.7", total=8 * 2 ** 30)
     for i, crop in enumerate(face_crops[:10]):
@@ -482,7 +482,7 @@ def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face
 
 def test_calibration_batches_have_one_size(tmp_path, face_crops):
     import cv2
-    from export import calibration
+    from edge.backends.tensorrt import calibration
 
     for i, crop in enumerate(face_crops[:11]):
         cv2.imwrite(str(tmp_path / "{:02d}.jpg".format(i)), crop)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from edge.detectors import create_detector
-from edge.track import BoxTracker, greedy_match, iou_matrix, shift_box
+from edge.run.track import BoxTracker, greedy_match, iou_matrix, shift_box
 
 
 @pytest.mark.parametrize("a,b,expected", [

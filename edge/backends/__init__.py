@@ -24,7 +24,7 @@ from edge.errors import InputError, UsageError
 
 # backend name → module under edge.backends that defines ``BACKEND`` (a Backend subclass)
 BACKENDS = OrderedDict([
-    ("tensorrt", "edge.backends.tensorrt"),
+    ("tensorrt", "edge.backends.tensorrt.runtime"),
     ("onnxruntime", "edge.backends.onnxruntime"),
     ("pytorch", "edge.backends.pytorch"),
 ])

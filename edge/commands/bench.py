@@ -62,8 +62,8 @@ def bench(
     from rich.console import Console
     from rich.progress import Progress
 
-    from edge.bench import run_bench, write_report
-    from edge.telemetry import Telemetry
+    from edge.bench.latency import run_bench, write_report
+    from edge.service.telemetry import Telemetry
 
     overrides = model_options.overrides(labels, input_size, mean, std, channel_order)
     console = Console(stderr=True)

@@ -1,5 +1,5 @@
 """``edge bench-detectors``: face detectors timed side by side on the same video frames, with recall against
-ground truth (see edge/detectors/bench.py)."""
+ground truth (see edge/bench/detectors.py)."""
 import json
 import sys
 from typing import List
@@ -36,10 +36,11 @@ def bench_detectors(
     import os
 
     from edge.detectors import check_name, config_options, create_detector
-    from edge.detectors.bench import bench_detectors as run_bench
-    from edge.detectors.bench import load_truth, parse_spec, read_frames
+    from edge.bench.detectors import bench_detectors as run_bench
+    from edge.bench.detectors import load_truth, parse_spec, read_frames
     from edge.errors import UsageError
-    from edge.pipeline import SAMPLE_VIDEO, RunConfig
+    from edge.run.config import RunConfig
+    from edge.zoo import SAMPLE_VIDEO
 
     if max_frames < 0 or warmup < 0 or not 0 < iou <= 1 or threads < 0:
         raise UsageError("expected --max-frames ≥ 0, --warmup ≥ 0, --iou in (0, 1], --threads ≥ 0, found {}, {}, "
@@ -66,7 +67,7 @@ def bench_detectors(
                            progress=lambda n: bar.update(task, completed=n))
     report.update(command=" ".join(["edge"] + sys.argv[1:]), video=video, truth=truth or None)
     if out:
-        from edge.bench import environment
+        from edge.bench.latency import environment
 
         report["environment"] = environment()
         tmp = out + ".tmp"

@@ -15,8 +15,8 @@ def doctor(
 
     Exit code 1 when a check fails. Example: edge doctor --json > doctor.json
     """
-    from edge.doctor import FAIL, OK, SKIP, WARN, exit_code, run_checks, to_json
-    from edge.doctor_probe import probe
+    from edge.doctor.checks import FAIL, OK, SKIP, WARN, exit_code, run_checks, to_json
+    from edge.doctor.probe import probe
 
     facts = probe(path)
     checks = run_checks(facts)

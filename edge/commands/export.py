@@ -14,7 +14,7 @@ EPILOG = """Examples:
   edge export runs/small.pt --int8 --calib data/train --data data/test
   edge export small.onnx --engine        # on the Jetson: FP16 engine
   edge export small.onnx --engine --int8 --calib data/calib
-  edge export models/blazeface/face_detection_full_range.onnx --engine   # the face detector, FP16
+  edge export edge/zoo/blazeface/face_detection_full_range.onnx --engine   # the face detector, FP16
 """
 
 
@@ -166,7 +166,7 @@ def parse_labels(text: Optional[str]) -> Optional[Tuple[str, ...]]:
 def _check_early(calib, calib_size, data, engine) -> None:
     """Fail before any file is written when a folder or TensorRT that a later step needs is missing."""
     from edge.errors import InputError, require
-    from export.calibration import calibration_paths
+    from edge.backends.tensorrt.calibration import calibration_paths
 
     if calib:
         calibration_paths(calib, calib_size)
@@ -183,7 +183,7 @@ def _usage(message):
 
 
 def _is_qdq(path: str) -> bool:
-    from export.onnx_props import read_onnx
+    from edge.backends.tensorrt.onnx_props import read_onnx
 
     return os.path.isfile(path) and "QuantizeLinear" in read_onnx(path)[1]
 
@@ -249,9 +249,9 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
           trt_log, force, labels, input_size, opt_input=None, max_input=None) -> Dict:
     """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed)."""
     from edge.backends.base import MetaOverrides
-    from export import calibration
-    from export.onnx_props import read_onnx
-    from export.tensorrt_build import build_engine, calibration_set_sha, engine_model
+    from edge.backends.tensorrt import calibration
+    from edge.backends.tensorrt.onnx_props import read_onnx
+    from edge.backends.tensorrt.build import build_engine, calibration_set_sha, engine_model
 
     props, ops = read_onnx(onnx_path)
     meta, record = engine_model(props, onnx_path)

@@ -1,4 +1,4 @@
-"""``edge run``: faces from a camera, file or folder, classified in real time (see edge/pipeline.py)."""
+"""``edge run``: faces from a camera, file or folder, classified in real time (see edge/run/loop.py)."""
 import json
 from typing import List, Optional
 
@@ -29,7 +29,7 @@ def run(
                                     "pattern), a video file, an image, or a folder of images. "
                                     "Default: the bundled sample video."),
     model: str = typer.Option("", "--model", "-m", help="Classifier to run on each face (.onnx, .engine, .pt). "
-                                                        "Default: the bundled mask model models/zoo/mask_default.onnx."),
+                                                        "Default: the bundled mask model edge/zoo/mask_default.onnx."),
     backend: str = typer.Option("auto", "--backend", help="Inference backend: auto, onnxruntime, tensorrt, pytorch."),
     threads: int = typer.Option(1, "--threads", help="Inference threads (ONNX Runtime intra-op; 0 = its default). "
                                                      "1 is fastest for a few faces while detection runs too."),
@@ -118,8 +118,9 @@ def run(
     Example: edge run --config /etc/edge/config.toml --serve 127.0.0.1:8080   (as the service runs it)
     """
     from edge.config import cli_overrides, load_config, merge_cli
-    from edge.pipeline import RunConfig, describe_source
-    from edge.pipeline import run as run_pipeline
+    from edge.run.config import RunConfig
+    from edge.run.loop import describe_source
+    from edge.run.loop import run as run_pipeline
 
     cfg = load_config(config, RunConfig) if config else RunConfig()
     cfg = merge_cli(cfg, cli_overrides(ctx, CONFIG_KEYS, exclude=NOT_CONFIG))
@@ -130,6 +131,6 @@ def run(
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        from edge.framelog import format_summary
+        from edge.run.framelog import format_summary
 
         typer.echo(format_summary(summary))

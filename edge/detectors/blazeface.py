@@ -1,6 +1,6 @@
 """BlazeFace (MediaPipe) face detector: finds masked faces that the Haar cascade misses.
 
-    >>> det = BlazeFaceDetector.load("full")           # models/blazeface/face_detection_full_range.onnx
+    >>> det = BlazeFaceDetector.load("full")           # edge/zoo/blazeface/face_detection_full_range.onnx
     >>> dets = det.detect(frame_bgr)                   # Detections: xyxy boxes in frame pixels + scores
 
 Small faces need pixels: a 60 px face in a 1280x720 frame is 9 px in the model's 192 px square. The
@@ -24,17 +24,16 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
-from edge.detectors import decode as D
-from edge.detectors.anchors import SsdLayout, ssd_anchors
+from edge.detectors.ssd import decode as D
+from edge.detectors.ssd.anchors import SsdLayout, ssd_anchors
 from edge.detectors.base import Detections, Detector
 from edge.errors import InputError, UsageError
 from edge.preprocess import normalize
+from edge.zoo import BLAZEFACE as ALIASES
+from edge.zoo import BLAZEFACE_DIR
 
 DETECTOR_KEY = "edge.detector"
 FORMAT_VERSION = 1
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                          "models", "blazeface")
-ALIASES = {"full": "face_detection_full_range", "short": "face_detection_short_range"}
 DEFAULT_GRID = (3, 2)  # tiles mode (a model that takes only its square): recall on 60–300 px faces at 1280x720
 DEFAULT_SCALE = 0.4  # frame mode: a 60 px face is 24 px in the input (0.35 misses more small masked faces)
 MODES = ("auto", "frame")
@@ -189,7 +188,7 @@ OrtSsdSession = SsdSession  # its former name (ONNX Runtime only)
 def model_path(model: str) -> str:
     """'full' / 'short' / a bundled model name / a path → an existing .onnx path."""
     name = ALIASES.get(model, model)
-    bundled = os.path.join(MODELS_DIR, name + ".onnx")
+    bundled = os.path.join(BLAZEFACE_DIR, name + ".onnx")
     if os.path.isfile(bundled):
         return bundled
     if os.path.isfile(model):

@@ -15,7 +15,6 @@ Which faults are ridden out (the rest end the run with one clear line):
   or a vanished file is ridden out like a camera;
 * at start-up a source that cannot be opened fails at once unless ``--wait-for-source``.
 """
-import gc
 import os
 import signal
 import tempfile
@@ -23,12 +22,11 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from edge.errors import EdgeError, InputError
-from edge.reconnect import RetryStopped, backoff_delay, reopen_hint, retry_open
-from edge.sources.base import EndOfStream, Frame, Source
+from edge.errors import InputError
+from edge.sources.base import Source
+from edge.sources.reopening import ReopeningSource, source_kind
 
 STATUS_EVERY = 30  # frames between systemd STATUS= lines
-CAMERAS = ("csi", "usb", "rtsp")
 JTOP_SOCKET = "/run/jtop.sock"
 SLOW_START_S = 600  # EXTEND_TIMEOUT_USEC while the model loads (a TensorRT engine on a Nano is slow)
 
@@ -51,21 +49,6 @@ def check_log_path(path: str) -> None:
             folder, e.strerror or e)) from None
 
 
-def reopen_policy(kind: str, loop: bool):
-    """(reopen on a read error, reopen at the end of the stream) for a source kind — a pure rule."""
-    return kind in CAMERAS + ("test",) or loop, kind in CAMERAS or loop
-
-
-def source_kind(uri: str) -> str:
-    """The URI's kind (edge.sources.uri.KINDS); a path that does not exist yet counts as a file."""
-    from edge.sources.uri import IMAGE_SUFFIXES, parse_uri
-
-    try:
-        return parse_uri(uri).kind
-    except InputError:
-        return "image" if uri.lower().endswith(IMAGE_SUFFIXES) else "video"
-
-
 def energy_per_frame_mj(power_mw: Optional[float], fps: float) -> Optional[float]:
     """Mean board power (mW) / frames per second = millijoules per frame; None where power is unknown."""
     if power_mw is None or fps <= 0:
@@ -74,7 +57,7 @@ def energy_per_frame_mj(power_mw: Optional[float], fps: float) -> Optional[float
 
 
 def live_telemetry(sample: Dict[str, Any]) -> Dict[str, Any]:
-    """A jtop sample (``edge.telemetry.parse_jetson``) in the shape ``LiveState.set_telemetry`` takes."""
+    """A jtop sample (``edge.service.telemetry.parse_jetson``) in the shape ``LiveState.set_telemetry`` takes."""
     rails = {k: v / 1000.0 for k, v in (sample.get("power") or {}).get("rails_mw", {}).items() if v is not None}
     total = (sample.get("power") or {}).get("total_mw")
     if total is not None:
@@ -85,127 +68,11 @@ def live_telemetry(sample: Dict[str, Any]) -> Dict[str, Any]:
             "jetson_clocks": sample.get("jetson_clocks"), "clocks": sample.get("clocks")}
 
 
-class ReopeningSource(Source):
-    """A source opened by ``open_fn`` and opened again (with back-off) when it fails or ends.
-
-    Frames are renumbered so indices keep counting across reopenings; ``corrupt``/``dropped`` add up.
-    ``tick`` is called while waiting (feed the watchdog); ``on_reopen(reason)`` after each reconnect.
-    """
-
-    def __init__(self, open_fn: Callable[[], Source], uri: str, kind: str, loop: bool, backoff, stop,
-                 echo: Callable[[str], None], tick: Callable[[], Any] = lambda: None,
-                 on_reopen: Callable[[str], Any] = lambda reason: None):
-        super().__init__(uri)
-        self._open, self.kind, self.backoff, self.stop = open_fn, kind, backoff, stop
-        self.reopen_on_error, self.reopen_at_end = reopen_policy(kind, loop)
-        self.loop = loop
-        self._echo, self._tick, self._on_reopen = echo, tick, on_reopen
-        self.inner = None  # type: Optional[Source]
-        self.reconnects = 0
-        self._past = [0, 0]  # corrupt, dropped of closed sources
-        self._since_open = 0
-        self._empty_restarts = 0
-        self._described = "source '{}'".format(uri)
-
-    @property
-    def corrupt(self):
-        return self._past[0] + (self.inner.corrupt if self.inner is not None else 0)
-
-    @corrupt.setter
-    def corrupt(self, value):
-        pass
-
-    @property
-    def dropped(self):
-        return self._past[1] + (self.inner.dropped if self.inner is not None else 0)
-
-    @dropped.setter
-    def dropped(self, value):
-        pass
-
-    def start(self, wait: bool) -> "ReopeningSource":
-        """Open the source; with ``wait`` keep retrying (back-off) instead of failing."""
-        self.inner = self._retry() if wait else self._open()
-        self.name = getattr(self.inner, "name", self.name)
-        return self
-
-    def read(self, timeout: float = 5.0) -> Frame:
-        while True:
-            try:
-                frame = self.inner.read(timeout)
-                self._since_open += 1
-                out = frame._replace(index=self._index)
-                self._index += 1
-                return out
-            except EndOfStream:
-                if not self.reopen_at_end:
-                    raise
-                reason, count = "end of stream", not self.loop
-            except EdgeError as e:
-                if not self.reopen_on_error:
-                    raise
-                reason, count = str(e), True
-            self._reopen(reason, count)
-
-    def _reopen(self, reason: str, count: bool) -> None:
-        if count:
-            self._echo("source lost ({}); reopening {}".format(reason, self.uri))
-        self._close_inner()  # may block while a hung element lets go: the watchdog is not fed meanwhile
-        if self._since_open == 0:  # opened but gave nothing: do not spin, back off
-            self._empty_restarts += 1
-            self._sleep(backoff_delay(self._empty_restarts, self.backoff.initial, self.backoff.factor,
-                                      self.backoff.max_delay))
-        else:
-            self._empty_restarts = 0
-        self.inner = self._retry()
-        self._since_open = 0
-        if count:
-            self.reconnects += 1
-            self._on_reopen(reason)
-            self._echo("source back: {}".format(self.inner.describe()))
-
-    def _retry(self) -> Source:
-        def on_retry(attempt, delay, err):
-            self._echo("cannot open {} (attempt {}): {}; retrying in {:.1f} s. Hint: {}".format(
-                self.uri, attempt, err, delay, reopen_hint(self.uri)))
-        return retry_open(self._open, self.backoff, stop=self.stop, on_retry=on_retry, retry_on=(EdgeError,),
-                          sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        """Wait in slices, feeding ``tick`` (the watchdog: the process is alive, retrying on schedule)."""
-        end = time.monotonic() + seconds
-        while not self.stop.is_set():
-            self._tick()
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self.stop.wait(min(left, 1.0))
-        raise RetryStopped("stopped while waiting for the source")
-
-    def _close_inner(self) -> None:
-        if self.inner is not None:
-            self._past = [self._past[0] + self.inner.corrupt, self._past[1] + self.inner.dropped]
-            inner, self.inner = self.inner, None
-            self._described = inner.describe()
-            try:
-                inner.close()
-            except Exception as e:  # a dying camera may fail to close; reopening matters more
-                self._echo("closing the failed source: {}".format(e))
-            del inner
-            gc.collect()  # finalize the old pipeline now (its bus sockets, buffers), not at some later GC
-
-    def describe(self) -> str:
-        return self.inner.describe() if self.inner is not None else self._described
-
-    def close(self) -> None:
-        self._close_inner()
-
-
 class Daemon:
     """Everything around the frame loop that a service needs; each part is off unless configured."""
 
     def __init__(self, cfg, echo: Optional[Callable[[str], None]] = None, info: Optional[Dict[str, str]] = None):
-        from edge.sdnotify import Notifier
+        from edge.service.sdnotify import Notifier
 
         self.cfg = cfg
         self.echo = echo or (lambda line: None)
@@ -218,7 +85,7 @@ class Daemon:
         self._last_extend = 0.0
         self.notify = Notifier()
         if cfg.serve.address:
-            from edge.serve import LiveState, check_serve, start_server
+            from edge.service.serve import LiveState, check_serve, start_server
 
             check_serve(cfg.serve.address, cfg.serve.token)  # before prometheus_client is even needed
             self.state = LiveState(info=info or {})
@@ -255,7 +122,7 @@ class Daemon:
     def start_telemetry(self) -> None:
         """jtop polling when its service is there (a Jetson with jetson-stats); silent elsewhere."""
         if self.cfg.telemetry_every and os.path.exists(JTOP_SOCKET):
-            from edge.telemetry import Telemetry
+            from edge.service.telemetry import Telemetry
 
             self.telemetry = Telemetry(interval=1.0).start()
 

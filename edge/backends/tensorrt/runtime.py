@@ -1,4 +1,4 @@
-"""TensorRT backend: a serialized engine (``.engine``/``.plan``) plus its JSON sidecar (edge/engine.py).
+"""TensorRT backend: a serialized engine (``.engine``/``.plan``) plus its JSON sidecar (edge/backends/tensorrt/sidecar.py).
 
 Runs on both TensorRT API generations:
 
@@ -29,7 +29,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from edge.backends.base import Backend, MetaOverrides, detector_model_meta, run_planned, run_planned_many
-from edge.engine import check_engine, device_fingerprint, read_sidecar
+from edge.backends.tensorrt.sidecar import check_engine, device_fingerprint, read_sidecar
 from edge.errors import HardwareError, InputError, require
 from edge.meta import ModelMeta
 

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-log = logging.getLogger("edge.telemetry")
+log = logging.getLogger("edge.service.telemetry")
 _WARNED = []
 
 

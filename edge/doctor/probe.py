@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import Any, Dict, Optional
 
-from edge.doctor import SOURCE_PLUGINS, opencv_has_gstreamer, parse_jetson_clocks, parse_l4t_release, \
+from edge.doctor.checks import SOURCE_PLUGINS, opencv_has_gstreamer, parse_jetson_clocks, parse_l4t_release, \
     parse_meminfo, parse_nvpmodel
 
 

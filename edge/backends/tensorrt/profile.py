@@ -1,4 +1,4 @@
-"""TensorRT optimization profiles for ``export.tensorrt_build``: pure functions, tested without a GPU.
+"""TensorRT optimization profiles for ``edge.backends.tensorrt.build``: pure functions, tested without a GPU.
 
 A classifier gets a batch profile (opt 4: faces per frame). A detector ONNX with a fixed square input gets
 one tuned for a frame plus its 3x2 tiles (opt 7, max 16). A detector whose input height and width are

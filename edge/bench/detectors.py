@@ -16,9 +16,9 @@ import numpy as np
 
 from edge.errors import InputError, UsageError
 from edge.timing import summarize
-from edge.track import iou_matrix
+from edge.run.track import iou_matrix
 
-SCHEMA = "edge.bench-detectors/1"
+SCHEMA = "edge.bench.latency-detectors/1"
 
 
 class DetectorSpec(NamedTuple):

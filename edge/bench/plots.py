@@ -89,7 +89,7 @@ def box_plot(samples: Dict[str, List[float]], path: str) -> str:
 
 
 def write_plots(report: Dict[str, Any], out_dir: str) -> List[str]:
-    """The three plots of a bench report (edge.bench schema) into ``out_dir``."""
+    """The three plots of a bench report (edge.bench.latency schema) into ``out_dir``."""
     results = report["results"]
     return [latency_plot(results, os.path.join(out_dir, PLOTS[0])),
             speedup_plot(results, os.path.join(out_dir, PLOTS[1])),

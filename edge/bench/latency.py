@@ -270,7 +270,7 @@ def write_report(report: Dict[str, Any], out_dir: str, plots: bool = True) -> Li
     paths = [write_text(os.path.join(out_dir, "bench.json"), json.dumps(report, indent=2) + "\n"),
              write_text(os.path.join(out_dir, "bench.csv"), to_csv(report["results"]))]
     if plots:
-        from edge.plots import write_plots
+        from edge.bench.plots import write_plots
 
         paths += write_plots(report, out_dir)
     return paths

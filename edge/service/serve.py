@@ -78,7 +78,7 @@ def check_serve(address: str, token: Optional[str]) -> Tuple[str, int]:
 def frame_facts(record: Mapping[str, Any]) -> Tuple[Dict[str, float], List[str]]:
     """(stage → milliseconds, class label of each face) from a frame record.
 
-    Reads the ``edge run`` record (``ms`` and ``labels``, see edge.framelog) or ``stages_ms`` /
+    Reads the ``edge run`` record (``ms`` and ``labels``, see edge.run.framelog) or ``stages_ms`` /
     ``latency_ms`` and ``faces`` / ``detections`` as lists of dicts with ``label``.
     """
     stages = record.get("ms", record.get("stages_ms", record.get("latency_ms"))) or {}
@@ -246,7 +246,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(401, "text/plain; charset=utf-8", b"token required\n",
                               extra={"WWW-Authenticate": "Bearer"})
         if url.path in ("/", "/index.html"):
-            from edge.serve_page import PAGE
+            from edge.service.page import PAGE
 
             return self._send(200, "text/html; charset=utf-8", PAGE.encode("utf-8"))
         if url.path == "/status.json":

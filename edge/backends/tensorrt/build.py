@@ -1,7 +1,7 @@
 """Build a TensorRT engine from an ONNX file, ON the device (Jetson Nano: Python 3.6, TensorRT 8.2).
 
 Every decision is a pure function (tested without a GPU): API generation by TensorRT version,
-precision, optimization profile (``export.trt_profile``), workspace size, cache paths, engine naming,
+precision, optimization profile (``edge.backends.tensorrt.profile``), workspace size, cache paths, engine naming,
 stale-engine action.
 Only ``build_engine`` and the calibrator touch tensorrt/pycuda, following NVIDIA's samples:
 
@@ -26,12 +26,12 @@ from collections import namedtuple
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edge.backends.base import DETECTOR_KEY, detector_model_meta
-from edge.backends.tensorrt import has_dynamic_hw  # the runtime's rule for a dynamic height/width
-from edge.engine import (check_engine, file_sha256, fingerprint_mismatches, make_fingerprint, read_sidecar,
+from edge.backends.tensorrt.runtime import has_dynamic_hw  # the runtime's rule for a dynamic height/width
+from edge.backends.tensorrt.sidecar import (check_engine, file_sha256, fingerprint_mismatches, make_fingerprint, read_sidecar,
                          write_sidecar)
 from edge.errors import EdgeError, HardwareError, InputError, UsageError, require
 from edge.meta import ONNX_KEY, ModelMeta
-from export.trt_profile import (batch_profile, default_max_batch, default_opt_batch, hw_text, input_multiple,
+from edge.backends.tensorrt.profile import (batch_profile, default_max_batch, default_opt_batch, hw_text, input_multiple,
                                 profile_shapes, spatial_profile)
 
 MiB = 1 << 20

@@ -59,7 +59,7 @@ class FrameLog:
 
     def __init__(self, path: str = "", every: float = 5.0, echo: Optional[Callable[[str], None]] = None,
                  clock=time.monotonic, max_bytes: int = 0, keep: int = 5):
-        from edge.logrotate import RotatingFile
+        from edge.service.logrotate import RotatingFile
 
         self.path = path
         self.every = every

@@ -1,0 +1,2 @@
+"""SSD-style detectors (BlazeFace): anchor layouts (``anchors``) and pure numpy decoding, letterboxing
+and tiling (``decode``)."""

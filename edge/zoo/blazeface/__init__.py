@@ -1,0 +1,1 @@
+"""BlazeFace ONNX models (a package only so that its files ship with ``pip install``)."""
