@@ -5,6 +5,7 @@ models (``edge bench`` now, ``edge run`` later), and their mapping onto ``MetaOv
             labels: Optional[str] = model_options.labels_option(), ...):
         overrides = model_options.overrides(labels, input_size, mean, std, channel_order)
 """
+import os
 from typing import List, Optional, Tuple
 
 import typer
@@ -20,8 +21,9 @@ def backend_option(multiple: bool = True):
 
 
 def labels_option():
-    return typer.Option(None, "--labels", help="Class labels in output order, comma-separated, for a model "
-                                               "without edge metadata; e.g. --labels with_mask,without_mask.")
+    return typer.Option(None, "--labels", help="Class labels in output order, comma-separated or a text file "
+                                               "with one per line, for a model without edge metadata; e.g. "
+                                               "--labels with_mask,without_mask.")
 
 
 def input_size_option():
@@ -54,9 +56,9 @@ def parse_floats(text: str, flag: str) -> Tuple[float, ...]:
     return values
 
 
-def parse_size(text: str) -> Tuple[int, int]:
-    """"96" → (96, 96); "96x128" → (96, 128) (height, width)."""
-    parts = text.lower().replace("×", "x").split("x")
+def parse_size(text: str, flag: str = "--input-size") -> Tuple[int, int]:
+    """"96" → (96, 96); "96x128" → (height 96, width 128). The one parser of every size flag."""
+    parts = str(text).lower().replace("×", "x").split("x")
     try:
         size = tuple(int(p) for p in parts)
     except ValueError:
@@ -64,8 +66,22 @@ def parse_size(text: str) -> Tuple[int, int]:
     if len(size) == 1:
         size = size * 2
     if len(size) != 2 or min(size) < 1:
-        raise UsageError("expected --input-size as N or HxW with positive integers, found '{}'".format(text))
+        raise UsageError("expected {} as N or HxW with positive integers (e.g. 128 or 96x64), found '{}'".format(
+            flag, text))
     return size
+
+
+def parse_labels(text: str, flag: str = "--labels") -> Tuple[str, ...]:
+    """'cat,dog' → ('cat', 'dog'); a path to a text file → one label per line. The one labels parser."""
+    if os.path.isfile(text):
+        with open(text, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    else:
+        names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise UsageError("expected {} as comma-separated names or a text file with one per line, found "
+                         "'{}'".format(flag, text))
+    return tuple(names)
 
 
 def overrides(labels: Optional[str] = None, input_size: Optional[str] = None, mean: Optional[str] = None,
@@ -76,10 +92,7 @@ def overrides(labels: Optional[str] = None, input_size: Optional[str] = None, me
 
     out = MetaOverrides()
     if labels is not None:
-        names = [x.strip() for x in labels.split(",") if x.strip()]
-        if not names:
-            raise UsageError("expected --labels as comma-separated names, found '{}'".format(labels))
-        out["labels"] = tuple(names)
+        out["labels"] = parse_labels(labels)
     if input_size is not None:
         out["input_size"] = parse_size(input_size)
     if channel_order is not None:
