@@ -79,7 +79,7 @@ def read_log(path):
 
 def match_rate(ref_rows, edge_rows, thr=0.5):
     """Share of the reference's detections that edge found too (IoU ≥ thr), frame by frame."""
-    from edge.run.track import iou_matrix
+    from edge.detectors.boxes import iou_matrix
 
     edge_by = {r["frame"]: r["boxes"] for r in edge_rows}
     total = hit = 0
@@ -94,7 +94,7 @@ def match_rate(ref_rows, edge_rows, thr=0.5):
 
 
 def recall(rows, truth, thr=0.5):
-    from edge.run.track import iou_matrix
+    from edge.detectors.boxes import iou_matrix
 
     by = {r["frame"]: r["boxes"] for r in rows}
     out = {}

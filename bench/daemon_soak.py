@@ -123,7 +123,7 @@ def main():
 
     samples, stop, counts = {}, threading.Event(), {"stream_lines": 0, "polls": 0}
 
-    def on_frame(frame, boxes, results):
+    def on_frame(frame, faces):
         while True:
             try:
                 msg = sd.recv(4096).decode()

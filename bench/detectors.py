@@ -28,8 +28,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from edge.bench.detectors import match  # noqa: E402  (the one matcher: edge bench-detectors scores with it too)
 from edge.detectors.base import Detections  # noqa: E402
-from edge.detectors.ssd.decode import iou  # noqa: E402
 
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "edge", "bench")
 FRAME_WH = (1280, 720)
@@ -185,21 +185,6 @@ def still_frames(sources, textures, widths=(64, 80, 100)):
                     yield frame, [(gt, masked)]
 
 
-def match(dets: Detections, truth, iou_threshold=0.4):
-    """Greedy matching by IoU: (hit flag per truth, number of unmatched detections)."""
-    hits = [False] * len(truth)
-    used = np.zeros(len(dets), bool)
-    for j, (gt, _) in enumerate(truth):
-        if not len(dets):
-            break
-        o = iou(gt, dets.boxes)
-        o[used] = 0
-        k = int(np.argmax(o))
-        if o[k] >= iou_threshold:
-            hits[j], used[k] = True, True
-    return hits, int((~used).sum())
-
-
 def make_detector(spec, input_range="11", threads=1):
     """'haar' or 'blazeface:<full|short>:<grid>[:<score threshold>[:<max refine>[:<candidate threshold>]]]'
     with grid <cols>x<rows> (tiles mode), auto, or frame[@<scale>] (empty fields: the detector's defaults)
@@ -246,7 +231,7 @@ def evaluate(spec, frames, input_range="11", threads=1, still=False):
         dets = detect(frame)
         times.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
-        hits, extra = match(dets, truth)
+        hits, extra = match(dets.boxes, [{"box": gt} for gt, _ in truth])
         fps += extra
         for (gt, masked), hit in zip(truth, hits):
             found[masked].append(hit)

@@ -19,11 +19,12 @@ def export_onnx(model, meta, path, static_batch=None, with_meta=True):
     """The ONNX layout ``edge export`` writes (its own export + metadata/check step), without its parity gate."""
     from export.onnx_export import finish, torch_export
 
-    tmp = path + ".tmp"
-    torch_export(model.eval(), meta, tmp, static_batch)
-    if with_meta:
-        finish(tmp, meta, simplify=False)
-    os.replace(tmp, path)
+    from edge.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch_export(model.eval(), meta, tmp, static_batch)
+        if with_meta:
+            finish(tmp, meta, simplify=False)
     return path
 
 

@@ -6,13 +6,18 @@
 
 Supported field types: str, int, float (an int is accepted), bool, Optional[X], List[X], Tuple[X, ...],
 Dict[str, X] and nested dataclasses (a ``[section]`` in TOML). A field without a default is required.
+
+A field's default, command-line flag and help are written once, with ``setting`` (``edge.commands.flags``
+builds the typer options from it):
+
+    scale: float = setting(0.4, "--detect-scale", "Detect on the frame scaled by this (0–1].")
 """
 import dataclasses
 import json
 import math
 import os
 import typing
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from edge.errors import InputError, UsageError
 
@@ -120,6 +125,67 @@ def _hints(cls) -> Dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+# --- fields with their flag and help ---------------------------------------------------------------
+
+def setting(default, flags: Union[str, Sequence[str], None], help: str, **cli):
+    """A dataclass field with its default, its command-line flag(s) and help, written once.
+
+    ``flags``: "--detect-scale", several spellings ("--camera", "-c"), "--threaded/--no-threaded", or None
+    for a config-file-only key. ``cli``: more typer.Option arguments (e.g. ``envvar``).
+    """
+    flags = (flags,) if isinstance(flags, str) else tuple(flags or ())
+    meta = {"flags": flags, "help": help, "cli": cli}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def field_of(cls, key: str) -> dataclasses.Field:
+    """The field of dataclass ``cls`` at dotted ``key`` ("haar.scale": field ``scale`` of section ``haar``)."""
+    head, _, rest = key.partition(".")
+    f = {f.name: f for f in dataclasses.fields(cls)}[head]
+    return field_of(_hints(cls)[head], rest) if rest else f
+
+
+def default_of(f: dataclasses.Field):
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
+def long_flag(flags: Sequence[str]) -> str:
+    """("-c", "--camera") → "--camera"; "--threaded/--no-threaded" → "--threaded"."""
+    return next(f for f in flags if f.startswith("--")).split("/")[0]
+
+
+def param_name(flags: Sequence[str]) -> str:
+    """The Python name click gives a flag: "--detect-scale" → "detect_scale"."""
+    return long_flag(flags)[2:].replace("-", "_")
+
+
+def flag_keys(cls, _prefix: str = "") -> Dict[str, str]:
+    """{flag's parameter name: dotted config key} of every field of ``cls`` (sections included) that has a
+    flag, e.g. {"detect_scale": "haar.scale", "max_frames": "max_frames"}."""
+    out = {}
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(flag_keys(hints[f.name], _prefix + f.name + "."))
+        elif f.metadata.get("flags"):
+            out[param_name(f.metadata["flags"])] = _prefix + f.name
+    return out
+
+
+def check_fields(obj, checks, section: str = "", where: str = "run config") -> None:
+    """UsageError for the first ``(ok, key, expected)`` of ``checks`` that fails, naming the config key (in
+    ``section``) and its flag; ``key`` is a field of ``obj``, or several joined by "/"."""
+    for ok, key, expected in checks:
+        if not ok:
+            names = key.split("/")
+            found = tuple(getattr(obj, n) for n in names) if len(names) > 1 else getattr(obj, key)
+            flags = {f.name: f.metadata.get("flags") for f in dataclasses.fields(obj)}.get(key)
+            flag = " ({})".format(long_flag(flags)) if flags else ""
+            raise UsageError("{} '{}{}'{}: expected {}, found {!r}".format(where, section, key, flag, expected, found))
+
+
 def from_dict(cls, data: Mapping[str, Any], where: str = "", prefix: str = ""):
     """Build dataclass ``cls`` from ``data``; unknown keys, wrong types and missing keys raise UsageError.
 
@@ -128,6 +194,10 @@ def from_dict(cls, data: Mapping[str, Any], where: str = "", prefix: str = ""):
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in data if k not in fields]
+    moved = flag_keys(cls).get(unknown[0], "") if unknown else ""
+    if "." in moved:  # a flag's name, whose key lives in a section (an old flat key: detect_scale)
+        section, _, key = (prefix + moved).rpartition(".")
+        raise UsageError("{}key '{}{}' moved to [{}] {}".format(where, prefix, unknown[0], section, key))
     if unknown:
         raise UsageError("{}unknown key '{}{}' (expected one of: {})".format(
             where, prefix, unknown[0], ", ".join(prefix + n for n in fields)))

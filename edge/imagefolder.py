@@ -12,8 +12,7 @@ from typing import List, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from edge.errors import InputError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+from edge.files import IMAGE_SUFFIXES
 
 
 class Sample(NamedTuple):
@@ -32,7 +31,7 @@ class ImageFolder(NamedTuple):
 
 
 def is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
+    return name.lower().endswith(IMAGE_SUFFIXES)
 
 
 def group_of(filename: str) -> str:
@@ -64,7 +63,7 @@ def scan(root: str, min_classes: int = 2) -> ImageFolder:
             min_classes, root, len(classes), " ({})".format(", ".join(classes)) if classes else ""))
     if empty:
         raise InputError("expected images ({}) in every class folder of '{}', found none in '{}'".format(
-            "/".join(IMAGE_EXTENSIONS[:3]), root, empty[0]))
+            "/".join(IMAGE_SUFFIXES[:3]), root, empty[0]))
     return ImageFolder(root, tuple(classes), tuple(samples))
 
 

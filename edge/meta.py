@@ -1,4 +1,5 @@
-"""The model-metadata record that travels with every artifact.
+"""The metadata records that travel with every artifact: ``ModelMeta`` (a classifier) and
+``DetectorMeta`` (an SSD face detector).
 
 One ``ModelMeta`` rides inside each checkpoint (``ckpt["meta"]``), in ONNX ``metadata_props``
 (key ``edge.meta``, JSON) and in the JSON sidecar beside a TensorRT engine. Preprocessing is
@@ -6,15 +7,21 @@ derived from it, never from constants in the caller:
 
     x = (pixel / 255 - mean) / std       per channel, channels in ``channel_order``,
                                           image resized to ``input_size`` (height, width), NCHW.
+
+A detector model carries a ``DetectorMeta`` instead (key ``edge.detector``, JSON: anchor layout,
+normalisation, thresholds); ``detector_model_meta`` reads the ``ModelMeta`` that feeds it.
 """
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Tuple
 
+from edge.detectors.ssd.anchors import SsdLayout
 from edge.errors import InputError
 
 FORMAT_VERSION = 1
 ONNX_KEY = "edge.meta"
+DETECTOR_KEY = "edge.detector"
+DETECTOR_FORMAT = 1
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 
 
@@ -119,6 +126,61 @@ class ModelMeta:
             raise InputError("{}: expected '{}' in metadata_props, found {}".format(
                 source, ONNX_KEY, sorted(props) or "none"))
         return cls.from_json(props[ONNX_KEY], source)
+
+
+class DetectorMeta(NamedTuple):
+    """What a runtime must know to feed an SSD face detector and decode its outputs."""
+
+    name: str
+    layout: SsdLayout
+    num_keypoints: int
+    score_threshold: float
+    iou_threshold: float
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    channel_order: str = "RGB"
+    provenance: Dict[str, Any] = {}
+    format: int = DETECTOR_FORMAT
+
+    @property
+    def row_width(self) -> int:
+        return 4 + 2 * self.num_keypoints
+
+    def model_meta(self) -> ModelMeta:
+        """How to feed the model: its square input, channel order and mean/std (one label, "face")."""
+        s = self.layout.input_size
+        return ModelMeta(arch="", labels=("face",), input_size=(s, s), channel_order=self.channel_order,
+                         mean=self.mean, std=self.std, variant=self.name)
+
+    def to_json(self) -> str:
+        d = self._asdict()
+        d.update(layout=self.layout.to_dict(), mean=list(self.mean), std=list(self.std))
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "DetectorMeta":
+        try:
+            d = json.loads(text)
+            meta = cls(name=str(d["name"]), layout=SsdLayout.from_dict(d["layout"], source),
+                       num_keypoints=int(d["num_keypoints"]), score_threshold=float(d["score_threshold"]),
+                       iou_threshold=float(d["iou_threshold"]), mean=tuple(float(v) for v in d["mean"]),
+                       std=tuple(float(v) for v in d["std"]), channel_order=str(d.get("channel_order", "RGB")),
+                       provenance=dict(d.get("provenance", {})), format=int(d.get("format", 1)))
+        except InputError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InputError("{}: expected a JSON detector record in '{}', found one that does not parse "
+                             "({}: {})".format(source, DETECTOR_KEY, type(e).__name__, e)) from None
+        if meta.format > DETECTOR_FORMAT or meta.channel_order not in ("RGB", "BGR") or len(meta.mean) != 3 \
+                or len(meta.std) != 3 or min(meta.std) <= 0:
+            raise InputError("{}: expected detector format <= {}, channel_order RGB/BGR and 3 mean/std "
+                             "values, found {}".format(source, DETECTOR_FORMAT, text[:200]))
+        return meta
+
+
+def detector_model_meta(record: str, source: str) -> ModelMeta:
+    """The ModelMeta that feeds a detector, from its ``edge.detector`` JSON ``record``."""
+    return DetectorMeta.from_json(record, source).model_meta()
 
 
 def _check(ok, key, expected, found):

@@ -5,7 +5,7 @@ ONNX Runtime reads every opset since 7; 13 is also what the TorchScript exporter
 writes natively, so no op is down-converted. Newer opsets (≥ 14) would lock out the Nano.
 
 Nothing is written at ``out`` unless every step passes: the work happens in a temp file beside it,
-moved into place with ``os.replace``.
+moved into place with ``os.replace`` (``edge.files.atomic_path``).
 """
 import contextlib
 import os
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from edge.errors import EdgeError, InputError, UsageError
+from edge.files import atomic_path
 from edge.meta import ModelMeta
 from export import parity
 
@@ -29,12 +30,6 @@ OUTPUT_NAME = "logits"
 
 class ParityError(EdgeError):
     """The exported graph computes something else than the PyTorch model (exit 1)."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def probe(model: torch.nn.Module, meta: ModelMeta, batch: int = 1) -> torch.Tensor:
@@ -159,12 +154,7 @@ def export_onnx(model, meta: ModelMeta, out: str, batch: Optional[int] = None, o
     t0 = time.time()
     model = model.eval()
     probe(model, meta, batch or 1)
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".onnx")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published model gets the usual mode
-    try:
+    with atomic_path(out) as tmp:
         torch_export(model, meta, tmp, batch, opset)
         proto, simplified = finish(tmp, meta, simplify)
         images = parity.real_images(parity_data)
@@ -182,10 +172,6 @@ def export_onnx(model, meta: ModelMeta, out: str, batch: Optional[int] = None, o
             raise ParityError("parity gate failed: ONNX Runtime differs from PyTorch by up to {:.3g} (abs) / {:.3g} "
                               "(rel) on {} (tolerance {} + {}·|y|); no file written{}".format(
                                   summary["max_abs"], summary["max_rel"], "; ".join(bad), atol, rtol, hint))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     report = describe(proto)
     report.update(path=out, size=os.path.getsize(out), parity=results, parity_worst=summary,
                   real_images=len(images), tolerance={"atol": atol, "rtol": rtol}, seconds=time.time() - t0,

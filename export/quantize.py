@@ -16,6 +16,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from edge.errors import InputError, UsageError
+from edge.files import atomic_path
 from edge.imagefolder import read_image, scan
 from edge.meta import ModelMeta
 from edge.preprocess import preprocess
@@ -85,9 +86,9 @@ def quantize_onnx(fp32_path: str, out: str, calib_dir: str, limit: int = 256, me
         model.opset_import.extend(keep)
         del model.metadata_props[:]
         onnx.helper.set_model_props(model, m.to_onnx_props())
-        onnx.save(model, tmp)
-        onnx.checker.check_model(tmp, full_check=True)
-        os.replace(tmp, out)
+        with atomic_path(out) as final:
+            onnx.save(model, final)
+            onnx.checker.check_model(final, full_check=True)
     finally:
         for name in os.listdir(work):
             os.remove(os.path.join(work, name))

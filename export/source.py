@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 import edge
-from edge.backends.tensorrt.sidecar import file_sha256
+from edge.backends.base import MetaOverrides
+from edge.files import sha256_file
 from edge.errors import InputError
 from edge.meta import ModelMeta
 from models.checkpoint import _first_line, is_torchscript, load_checkpoint, read_checkpoint
@@ -29,20 +30,13 @@ def exporter_versions() -> Dict[str, str]:
 
 
 def _override(meta: Optional[ModelMeta], labels, input_size, channel_order, source: str) -> ModelMeta:
-    changes = {k: v for k, v in (("labels", labels), ("input_size", input_size),
-                                 ("channel_order", channel_order)) if v is not None}
-    if channel_order is not None and meta is not None and channel_order != meta.channel_order:
-        n = 1 if channel_order == "GRAY" else 3
-        changes.update(mean=(0.5,) * n, std=(0.5,) * n)
-    if meta is None:
-        if labels is None or input_size is None:
-            raise InputError("{} carries no edge metadata; expected --labels and --input-size to describe "
-                             "it".format(source))
-        order = channel_order or "RGB"
-        n = 1 if order == "GRAY" else 3
-        return ModelMeta(arch="", labels=labels, input_size=input_size, channel_order=order,
-                         mean=(0.5,) * n, std=(0.5,) * n, variant=os.path.splitext(os.path.basename(source))[0])
-    return meta.replace(**changes) if changes else meta
+    """The flags given (not None) over ``meta`` (MetaOverrides.apply); a model without metadata is named
+    after its file."""
+    overrides = MetaOverrides((k, v) for k, v in (("labels", labels), ("input_size", input_size),
+                                                  ("channel_order", channel_order)) if v is not None)
+    if meta is None and "labels" in overrides and "input_size" in overrides:
+        overrides["variant"] = os.path.splitext(os.path.basename(source.strip("'")))[0]
+    return overrides.apply(meta, source)
 
 
 def load_source(path: str, trust: bool = False, arch: Optional[str] = None,
@@ -72,7 +66,7 @@ def load_source(path: str, trust: bool = False, arch: Optional[str] = None,
             model, meta = load_checkpoint(path, trust)
             meta = _override(meta, labels, input_size, channel_order, where)
     provenance = dict(meta.provenance)
-    provenance["export"] = {"source": os.path.basename(path), "source_sha256": file_sha256(path),
+    provenance["export"] = {"source": os.path.basename(path), "source_sha256": sha256_file(path),
                             "exporter": exporter_versions()}
     return model.eval(), meta.replace(provenance=provenance)
 

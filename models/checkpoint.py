@@ -11,7 +11,6 @@ import inspect
 import io
 import os
 import pickle
-import tempfile
 import types
 import zipfile
 from typing import Any, Dict, Optional, Tuple
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from edge.errors import InputError
+from edge.files import atomic_path
 from edge.meta import ModelMeta
 from models.registry import create_model, list_models
 
@@ -32,16 +32,8 @@ def save_checkpoint(model: nn.Module, path: str, meta: Optional[ModelMeta] = Non
     meta = meta or model.meta
     payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from edge.errors import InputError, UsageError
+from edge.files import atomic_path, sha256_file, write_atomic
 
 MB = float(1 << 20)
 
@@ -220,19 +221,12 @@ def write_report(results: List[Dict], out: str, extra: Optional[Dict] = None) ->
     """compress.json, compress.md and the PNGs in ``out``."""
     os.makedirs(out, exist_ok=True)
     doc = dict(extra or {}, rows=results)
-    _atomic_write(os.path.join(out, "compress.json"), json.dumps(doc, indent=2, default=str))
+    write_atomic(os.path.join(out, "compress.json"), json.dumps(doc, indent=2, default=str))
     md = markdown_table(results)
-    _atomic_write(os.path.join(out, "compress.md"), md + "\n")
+    write_atomic(os.path.join(out, "compress.md"), md + "\n")
     pngs = bar_charts(results, out)
     return {"json": os.path.join(out, "compress.json"), "markdown": os.path.join(out, "compress.md"),
             "charts": pngs, "table": md}
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def choose_default(results: List[Dict], max_drop: float = 0.02) -> Optional[Dict]:
@@ -252,22 +246,15 @@ def choose_default(results: List[Dict], max_drop: float = 0.02) -> Optional[Dict
 def install_default(choice: Dict, dest: str, command: str, data_summary: Dict) -> str:
     """Copy the chosen checkpoint to ``dest`` (.pt) and write ``dest``'s .json with metrics and the command."""
     import shutil
-    import tempfile
 
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), suffix=".pt")
-    os.close(fd)
-    shutil.copyfile(choice["path"], tmp)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a bundled model is for everyone
-    os.replace(tmp, dest)
-    from models.train import sha256_file
-
+    with atomic_path(dest, mode=0o644) as tmp:  # a bundled model is for everyone, whatever the umask
+        shutil.copyfile(choice["path"], tmp)
     info = {"model": os.path.basename(dest), "chosen_from": choice["path"], "variant": choice["variant"],
             "sha256": sha256_file(dest), "metrics": {k: choice[k] for k in (
                 "accuracy", "macro_f1", "test_images", "params", "nonzero", "mflops", "latency_ms", "size_mb")},
             "widths": choice["widths"], "data": data_summary, "command": command,
             "rule": "smallest distilled/pruned model within 2 points of the teacher's test accuracy"}
-    _atomic_write(os.path.splitext(dest)[0] + ".json", json.dumps(info, indent=2) + "\n")
+    write_atomic(os.path.splitext(dest)[0] + ".json", json.dumps(info, indent=2) + "\n")
     return dest
 
 

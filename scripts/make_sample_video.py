@@ -15,11 +15,12 @@ import glob
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from edge.files import atomic_path, write_atomic  # noqa: E402
 
 HAAR = "haarcascade_frontalface_default.xml"
 
@@ -111,15 +112,10 @@ def make_video(path, photos, width=1280, height=720, fps=15, seconds=10.0, face_
     slot = width / float(n)
     frames = int(round(seconds * fps))
     truth = {"width": width, "height": height, "fps": fps, "photos": [h[0] for h in heads], "frames": []}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
-    if not writer.isOpened():
-        os.remove(tmp)
-        raise RuntimeError("OpenCV cannot write {} video to {}".format(codec, path))
-    try:
+    with atomic_path(path, mode=0o644) as tmp:
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError("OpenCV cannot write {} video to {}".format(codec, path))
         for f in range(frames):
             t = f / float(fps)
             frame = bg.copy()
@@ -140,15 +136,7 @@ def make_video(path, photos, width=1280, height=720, fps=15, seconds=10.0, face_
             writer.write(np.clip(frame, 0, 255).astype(np.uint8))
             truth["frames"].append({"frame": f, "faces": faces})
         writer.release()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    json_path = os.path.splitext(path)[0] + ".json"
-    with open(json_path + ".tmp", "w") as fh:
-        json.dump(truth, fh)
-    os.replace(json_path + ".tmp", json_path)
+    write_atomic(os.path.splitext(path)[0] + ".json", json.dumps(truth))
     return truth
 
 

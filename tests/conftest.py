@@ -181,3 +181,32 @@ def notify_socket(tmp_path):
                     return out
     yield path, receive
     s.close()
+
+
+# --- TensorRT and pycuda doubles (tests/fakes.py) ---
+
+@pytest.fixture
+def device(monkeypatch):
+    """install(version, gpu, cc, total=4 GiB, fast_fp16=True, fast_int8=True) → fakes.Device: fake tensorrt
+    and pycuda modules of that device in sys.modules for this test."""
+    import fakes
+
+    return lambda *args, **kwargs: fakes.install(monkeypatch, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def square_blazeface(tmp_path_factory):
+    """The bundled full-range BlazeFace ONNX with its input fixed at its record's 192x192 (["N", 3, 192, 192]):
+    a detector that takes only its square, as an older export or another converter gives it."""
+    onnx = pytest.importorskip("onnx")
+    from edge.detectors.blazeface import model_path
+
+    proto = onnx.load(model_path("full"))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    for d in dims[2:]:
+        d.Clear()
+        d.dim_value = 192
+    del proto.graph.value_info[:]  # stale symbolic shapes inside; ONNX Runtime infers its own
+    path = str(tmp_path_factory.mktemp("square") / "face_detection_square.onnx")
+    onnx.save(proto, path)
+    return path

@@ -1,6 +1,5 @@
 """Backends: same answers as PyTorch on real faces, any batch size, metadata overrides, bad inputs."""
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -8,7 +7,9 @@ import pytest
 from edge.backends import MetaOverrides, load_backend, parse_backend
 from edge.backends.base import plan_batches, run_planned
 from edge.errors import HardwareError, InputError, MissingDependency, UsageError
+from edge.meta import ModelMeta
 from edge.preprocess import preprocess
+import fakes  # noqa: E402
 from hardware import needs_tensorrt_gpu  # noqa: E402
 
 torch = pytest.importorskip("torch")
@@ -175,225 +176,24 @@ def test_old_torch_checkpoint_load_uses_restricted_unpickler(exported_models, tm
         _torch_load(path, trust=False, has_weights_only=False)
 
 
-# --- TensorRT: the GPU-free bookkeeping against fake engines with TensorRT's documented attributes ---
-
-class FakeDtype:
-    name = "FLOAT"
-
-
-class FakeEngine82:
-    """TensorRT 8.2 binding API (JetPack 4.6)."""
-
-    has_implicit_batch_dimension = False
-    num_optimization_profiles = 1
-
-    def __init__(self, batch=-1, shape=(3, 128, 128), classes=2, profile_max=8):
-        self._b = [("input", True, (batch,) + shape), ("logits", False, (batch, classes))]
-        self._max = profile_max
-        self.num_bindings = len(self._b)
-
-    def get_binding_name(self, i):
-        return self._b[i][0]
-
-    def binding_is_input(self, i):
-        return self._b[i][1]
-
-    def get_binding_shape(self, i):
-        return self._b[i][2]
-
-    def get_binding_dtype(self, i):
-        return FakeDtype()
-
-    def get_profile_shape(self, profile, binding):
-        shape = self._b[binding][2][1:]
-        return [(1,) + shape, (max(1, self._max // 2),) + shape, (self._max,) + shape]
-
-    def create_execution_context(self):
-        return FakeContext(self)
-
-
-class FakeEngine10:
-    """TensorRT 8.5+/10.x name-based tensor API."""
-
-    INPUT, OUTPUT = "INPUT", "OUTPUT"
-
-    def __init__(self, batch=-1, shape=(3, 128, 128), classes=2, profile_max=8):
-        self._t = {"input": ("INPUT", (batch,) + shape), "logits": ("OUTPUT", (batch, classes))}
-        self._max = profile_max
-        self.num_io_tensors = 2
-
-    def get_tensor_name(self, i):
-        return list(self._t)[i]
-
-    def get_tensor_mode(self, name):
-        return self._t[name][0]
-
-    def get_tensor_shape(self, name):
-        return self._t[name][1]
-
-    def get_tensor_dtype(self, name):
-        return FakeDtype()
-
-    def get_tensor_profile_shape(self, name, profile):
-        shape = self._t[name][1][1:]
-        return [(1,) + shape, (max(1, self._max // 2),) + shape, (self._max,) + shape]
-
-    def create_execution_context(self):
-        return FakeContext(self)
-
-
-class FakeContext:
-    """Executes 'logits = per-channel means of the input' on fake device memory."""
-
-    def __init__(self, engine):
-        self.engine, self.shape, self.addresses, self.calls = engine, None, {}, []
-        self.engine_batch = engine._max if not hasattr(engine, "_t") else engine._t["input"][1][0]
-        if hasattr(engine, "_b"):
-            self.engine_batch = engine._b[0][2][0]
-
-    def set_binding_shape(self, index, shape):
-        if not 1 <= shape[0] <= self.engine._max:
-            return False  # TensorRT keeps the previous shape
-        self.shape = tuple(shape)
-        return True
-
-    def set_input_shape(self, name, shape):
-        return self.set_binding_shape(0, shape)
-
-    def get_binding_shape(self, index):
-        """The engine's shape, with the batch of the input shape last set (-1 while none is)."""
-        declared = self.engine._b[index][2] if hasattr(self.engine, "_b") else list(self.engine._t.values())[index][1]
-        return tuple(declared) if self.shape is None else (self.shape[0],) + tuple(declared[1:])
-
-    def get_tensor_shape(self, name):
-        return self.get_binding_shape(list(self.engine._t).index(name))
-
-    def set_tensor_address(self, name, address):
-        self.addresses[name] = address
-
-    def _execute(self, inp, out):
-        n = self.shape[0] if self.shape else self.engine_batch
-        x = FakeMem.by_addr[inp].buf[:n * 3 * 16].reshape(n, 3, -1)
-        FakeMem.by_addr[out].buf[:n * 2] = x.mean(-1)[:, :2].ravel()
-        return True
-
-    def execute_async_v2(self, bindings, stream_handle):
-        self.calls.append(("v2", self.shape))
-        return self._execute(bindings[0], bindings[1])
-
-    def execute_async_v3(self, stream_handle):
-        self.calls.append(("v3", self.shape))
-        return self._execute(self.addresses["input"], self.addresses["logits"])
-
-
-class FakeMem:
-    by_addr = {}
-
-    def __init__(self, nbytes):
-        self.buf = np.zeros(nbytes // 4, np.float32)  # flat device memory (float32 engines only)
-        self.addr = 4096 * (len(FakeMem.by_addr) + 1)
-        FakeMem.by_addr[self.addr] = self
-        self.nbytes = nbytes
-
-    def __int__(self):
-        return self.addr
-
-    def free(self):
-        FakeMem.by_addr.pop(self.addr, None)
-
-
-class FakeCuda:
-    """pycuda.driver's documented calls, on numpy arrays."""
-
-    Error = RuntimeError
-
-    class Stream:
-        handle = 0
-
-        def synchronize(self):
-            pass
-
-    class Device:
-        def __init__(self, i):
-            pass
-
-        def retain_primary_context(self):
-            class Ctx:
-                def push(self):
-                    pass
-
-                pop = detach = push
-            return Ctx()
-
-    @staticmethod
-    def pagelocked_empty(shape, dtype):
-        return np.empty(shape, dtype)
-
-    @staticmethod
-    def mem_alloc(nbytes):
-        return FakeMem(nbytes)
-
-    @staticmethod
-    def memcpy_htod_async(dev, host, stream):
-        dev.buf[:host.size] = host.ravel()
-
-    @staticmethod
-    def memcpy_dtoh_async(host, dev, stream):
-        host[...] = dev.buf[:host.size].reshape(host.shape)
-
-
-class FakeTrt:
-    __version__ = "fake"
-    TensorIOMode = FakeEngine10
-
-    class ILogger:
-        def __init__(self):
-            pass
-
-    @staticmethod
-    def nptype(dtype):
-        return np.float32
-
-    def __init__(self, engine):
-        self._engine = engine
-        outer = self
-
-        class Runtime:
-            def __init__(self, logger):
-                pass
-
-            def deserialize_cuda_engine(self, blob):
-                return outer._engine
-
-        self.Runtime = Runtime
-
+# --- TensorRT: the GPU-free bookkeeping against engine doubles with TensorRT's documented API (tests/fakes.py) ---
 
 @pytest.fixture
-def fake_engine_file(tmp_path, monkeypatch):
-    """Load .engine files with fake tensorrt/pycuda modules: returns make(engine) → loaded backend."""
-    from edge.backends.tensorrt import sidecar as engine_mod
-    from edge.backends.tensorrt import runtime as trt_backend
-    from edge.meta import ModelMeta
-
+def fake_engine_file(tmp_path, device):
+    """make(engine, built_on=None) → the backend loading an engine file that deserializes to ``engine``
+    (None: to nothing) on a device double of the engine's API generation (8.2 Nano, 10.x Orin)."""
     meta = ModelMeta(arch="", labels=("a", "b"), input_size=(4, 4))
-    path = str(tmp_path / "m.engine")
-    open(path, "wb").write(b"plan")
-    fp = engine_mod.make_fingerprint("fake", "FakeGPU", "5.3", "fp16", "abc")
-    engine_mod.write_sidecar(path, meta, fp)
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: engine_mod.make_fingerprint(
-        "fake", "FakeGPU", "5.3", "", ""))
 
-    def make(engine):
-        mods = {"tensorrt": FakeTrt(engine), "pycuda.driver": FakeCuda}
-        monkeypatch.setattr(trt_backend, "require", lambda name, *a: mods[name])
-        return load_backend(path)
+    def make(engine, built_on=None):
+        here = device(*fakes.DEVICES[engine.api if engine is not None else "bindings"])
+        return load_backend(fakes.engine_file(str(tmp_path / "m.engine"), here, engine, meta, built_on=built_on))
     return make
 
 
-@pytest.mark.parametrize("engine_cls,api", [(FakeEngine82, "v2"), (FakeEngine10, "v3")])
+@pytest.mark.parametrize("engine_api,api", [("bindings", "v2"), ("tensors", "v3")])
 @pytest.mark.parametrize("batch", [-1, 4])
-def test_tensorrt_backend_on_fake_engines_any_batch(fake_engine_file, engine_cls, api, batch):
-    engine = engine_cls(batch=batch, shape=(3, 4, 4), profile_max=8)
+def test_tensorrt_backend_on_fake_engines_any_batch(fake_engine_file, engine_api, api, batch):
+    engine = fakes.channel_means_engine(engine_api, batch=batch, shape=(3, 4, 4), profile_max=8)
     backend = fake_engine_file(engine)
     assert backend.precision == "fp16" and backend.max_batch == (8 if batch < 0 else 4)
     assert backend.static_batch == (None if batch < 0 else 4)
@@ -410,33 +210,27 @@ def test_tensorrt_backend_on_fake_engines_any_batch(fake_engine_file, engine_cls
     backend.close()
 
 
-def test_tensorrt_stale_engine_is_refused(fake_engine_file, monkeypatch):
-    from edge.backends.tensorrt import sidecar as engine_mod
-    from edge.backends.tensorrt import runtime as trt_backend
-
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: engine_mod.make_fingerprint(
-        "10.3", "Orin", "8.7", "", ""))
-    with pytest.raises(InputError, match=r"built elsewhere \(tensorrt fake \(engine\) vs 10.3 \(here\); "
-                                         r"gpu FakeGPU \(engine\) vs Orin \(here\); compute_capability"):
-        fake_engine_file(FakeEngine10(shape=(3, 4, 4)))
+def test_tensorrt_stale_engine_is_refused(fake_engine_file):
+    with pytest.raises(InputError, match=r"built elsewhere \(tensorrt 8.2.1.8 \(engine\) vs 10.3.0.30 \(here\); "
+                                         r"gpu NVIDIA Tegra X1 \(engine\) vs Orin \(here\); compute_capability"):
+        fake_engine_file(fakes.channel_means_engine("tensors", shape=(3, 4, 4)), built_on=fakes.Device(*fakes.NANO))
 
 
-@pytest.mark.parametrize("engine,message", [
-    (FakeEngine82(shape=(3, 8, 8)), r"takes input input of shape \[-1, 3, 8, 8\], expected \(N, 3, 4, 4\)"),
-    (FakeEngine10(shape=(1, 4, 4)), r"expected \(N, 3, 4, 4\)"),
+@pytest.mark.parametrize("api,shape,message", [
+    ("bindings", (3, 8, 8), r"takes input input of shape \[-1, 3, 8, 8\], expected \(N, 3, 4, 4\)"),
+    ("tensors", (1, 4, 4), r"expected \(N, 3, 4, 4\)"),
     # a classifier with dynamic height/width (only detector engines may have them)
-    (FakeEngine82(shape=(3, -1, -1)), r"shape \[-1, 3, -1, -1\], expected \(N, 3, 4, 4\) from its metadata \(only the "
-                                      r"batch dimension may be dynamic\)"),
-    (FakeEngine10(shape=(3, 4, -1)), r"only the batch dimension may be dynamic\)$"),
+    ("bindings", (3, -1, -1), r"shape \[-1, 3, -1, -1\], expected \(N, 3, 4, 4\) from its metadata \(only the "
+                              r"batch dimension may be dynamic\)"),
+    ("tensors", (3, 4, -1), r"only the batch dimension may be dynamic\)$"),
 ])
-def test_tensorrt_engine_that_does_not_fit_its_metadata(fake_engine_file, engine, message):
+def test_tensorrt_engine_that_does_not_fit_its_metadata(fake_engine_file, api, shape, message):
     with pytest.raises(InputError, match=message):
-        fake_engine_file(engine)
+        fake_engine_file(fakes.channel_means_engine(api, shape=shape))
 
 
 def test_tensorrt_not_installed_names_the_package(tmp_path):
     from edge.backends.tensorrt import sidecar as engine_mod
-    from edge.meta import ModelMeta
 
     path = str(tmp_path / "m.plan")
     open(path, "wb").write(b"plan")
@@ -468,7 +262,7 @@ def test_tensorrt_logger_routes_into_python_logging(caplog):
     from edge.backends.tensorrt import runtime as trt_backend
 
     trt_backend._LOGGER.clear()
-    logger = trt_backend.trt_logger(FakeTrt(None))
+    logger = trt_backend.trt_logger(fakes.tensorrt_module(fakes.Device(*fakes.NANO)))
     with caplog.at_level(logging.DEBUG, logger="edge.tensorrt"):
         logger.log("Severity.WARNING", "engine built with an older TensorRT")
     assert caplog.records[-1].levelno == logging.WARNING and "older TensorRT" in caplog.records[-1].message
@@ -485,7 +279,6 @@ def test_real_tensorrt_engine_matches_pytorch(exported_models, reference, tmp_pa
 
     from edge.backends.tensorrt import sidecar as engine_mod
     from edge.backends.tensorrt.runtime import trt_logger
-    from edge.meta import ModelMeta
 
     logger = trt_logger(trt)
     builder = trt.Builder(logger)
@@ -530,14 +323,14 @@ def test_torchscript_with_and_without_embedded_metadata(exported_models, referen
             load_backend(path)
 
 
-class ImplicitBatchEngine(FakeEngine82):
-    has_implicit_batch_dimension = True
-
-
-@pytest.mark.parametrize("engine,message", [
-    (None, "TensorRT fake cannot deserialize '.*m.engine' \\(corrupt, or built by another TensorRT version"),
-    (ImplicitBatchEngine(shape=(3, 4, 4)), "is an implicit-batch engine; rebuild it from ONNX"),
+@pytest.mark.parametrize("implicit,message", [
+    (None, "TensorRT 8.2.1.8 cannot deserialize '.*m.engine' \\(corrupt, or built by another TensorRT version"),
+    (True, "is an implicit-batch engine; rebuild it from ONNX"),
 ])
-def test_tensorrt_corrupt_or_implicit_batch_engine(fake_engine_file, engine, message):
+def test_tensorrt_corrupt_or_implicit_batch_engine(fake_engine_file, implicit, message):
+    engine = None
+    if implicit:  # an 8.2 engine from an implicit-batch network (UFF, Caffe)
+        engine = fakes.channel_means_engine("bindings", shape=(3, 4, 4))
+        engine.has_implicit_batch_dimension = True
     with pytest.raises(InputError, match=message):
         fake_engine_file(engine)

@@ -227,3 +227,48 @@ def test_cli_bench_without_matplotlib_says_so_before_running(cli, exported_model
     result = cli(["bench", exported_models["onnx"], "--out", str(tmp_path / "o")])
     assert result.exit_code == 4 and "'matplotlib' is needed for bench plots (or --no-plots)" in result.output
     assert not os.path.exists(str(tmp_path / "o"))
+
+
+def test_table_at_80_columns_keeps_every_number_whole():
+    import io
+
+    from rich.console import Console
+
+    from edge.commands.bench import print_report
+
+    entries = [{"label": label, "path": label.split()[0], "backend": "x", "device": "cpu", "precision": "fp32",
+                "batch": b, "accuracy": acc} for label, acc in (("a_rather_long_model_name.onnx [onnxruntime:cpu]",
+                                                                 0.9876), ("b.engine [tensorrt:cuda]", None))
+               for b in (1, 16)]
+    samples = [[1234.5678, 1300.25, 2400.125], [20.5, 21.0, 22.0], [0.123, 0.2, 0.3], [5.0, 5.5, 6.0]]
+    report = {"settings": {"runs": 3, "warmup": 1}, "results": build_results(entries, samples),
+              "models": [{"label": "b.engine [tensorrt:cuda]", "overhead": {"1": {"overhead_pct": 1.25}}}],
+              "environment": {"host": "h", "cpu": "c", "cpu_count": 2, "load_avg": [0.5, 0.25, 0.125],
+                              "telemetry": {"available": False, "reason": "no jtop"}}}
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=80))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    for r in report["results"]:
+        numbers = ["{:.3f}".format(r[k]) for k in ("min_ms", "median_ms", "mean_ms", "p90_ms", "p95_ms", "p99_ms",
+                                                   "per_item_ms", "vs_baseline")]
+        numbers += ["{:.1f}".format(r["throughput"]), "{:.2f}×".format(r["speedup"])]
+        for n in numbers:
+            assert n in text, n
+    assert "98.76%" in text and "1234.568" in text and "[tensorrt:cuda]" in text  # rich markup left alone
+    assert "b.engine [tensorrt:cuda]: wrapper overhead over bare session.run: batch 1 +1.25%" in text.replace(
+        "\n", " ")
+
+
+@pytest.mark.parametrize("widths,room,runs", [
+    ([5, 5, 5], 20, [[0, 1, 2]]),
+    ([5, 5, 5, 5], 12, [[0, 1], [2, 3]]),  # all four (20) do not fit: two runs of two
+    ([5, 5, 5, 5, 5], 12, [[0, 1], [2, 3], [4]]),
+    ([10, 10, 10], 25, [[0, 1], [2]]),
+    ([30, 5], 20, [[0], [1]]),  # a column wider than the room still gets its own table
+    ([], 10, [[]]),
+])
+def test_table_columns_split_into_the_fewest_even_runs(widths, room, runs):
+    from edge.commands.tables import _chunks
+
+    assert _chunks(widths, room) == runs

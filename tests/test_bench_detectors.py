@@ -121,3 +121,27 @@ def test_command_errors_are_one_line(cli, args, code, words):
     r = cli(["bench-detectors", "--max-frames", "1"] + args)
     lines = r.output.strip().splitlines()
     assert r.exit_code == code and len(lines) == 1 and words in lines[0], r.output
+
+
+def test_table_at_80_columns_keeps_every_number_whole():
+    import io
+
+    from rich.console import Console
+
+    from edge.commands.bench_detectors import print_report
+
+    def row(label, ms, ratio, recall, false):
+        return {"label": label, "info": {"model": "face_detection_full_range.engine", "device": "cuda:0"},
+                "ms": dict(zip(("mean", "p50", "p95"), ms)), "ratio": ratio,
+                "recall": dict(zip(("with_mask", "without_mask"), recall)), "false_per_100_frames": false}
+
+    report = {"frames": 60, "scored_frames": 60, "iou": 0.4, "truth": "sample.json", "detectors": [
+        row("haar", (19.53, 19.39, 120.64), 1.0, (0.886, 1.0), 3.7),
+        row("blazeface:grid=3x2,scale=0.35", (1023.06, 1000.14, 1227.1), 52.384, (0.992, 0.875), 12.5)]}
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=80))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    for n in ("19.53", "19.39", "120.64", "1.000", "88.6%", "100.0%", "3.7", "1023.06", "1000.14", "1227.10",
+              "52.384", "99.2%", "87.5%", "12.5"):
+        assert n in text, n

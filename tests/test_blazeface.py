@@ -12,8 +12,9 @@ pytest.importorskip("onnxruntime")
 
 from edge.detectors import blazeface as B
 from edge.zoo import BLAZEFACE_DIR  # noqa: E402
-from edge.detectors.ssd.decode import iou  # noqa: E402
+from edge.detectors.boxes import iou  # noqa: E402
 from edge.errors import InputError, UsageError  # noqa: E402
+from edge.meta import DETECTOR_KEY  # noqa: E402
 
 MODELS = ("face_detection_short_range", "face_detection_full_range")
 REFERENCE = os.path.join(BLAZEFACE_DIR, "tflite_reference.npz")
@@ -28,7 +29,7 @@ def full():
 def test_matches_tflite_reference_on_real_photos(name):
     """Outputs recorded from the tflite interpreter (ai-edge-litert) by scripts/convert_blazeface.py."""
     ref = np.load(REFERENCE)
-    session = B.OrtSsdSession(B.model_path(name))
+    session = B.SsdSession(B.model_path(name))
     for photo in ("astronaut", "grace_hopper"):
         key = "{}/{}/".format(name, photo)
         x = ref[key + "input"].astype(np.float32).transpose(2, 0, 1)[None]
@@ -58,7 +59,7 @@ def test_matches_live_tflite_interpreter(tmp_path):
     it.set_tensor(it.get_input_details()[0]["index"], x[None])
     it.invoke()
     ref = [it.get_tensor(o["index"]) for o in it.get_output_details()]
-    got = B.OrtSsdSession(B.model_path("full")).run(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    got = B.SsdSession(B.model_path("full")).run(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
     for r, g in zip(ref, got):
         np.testing.assert_allclose(g, r, atol=2e-3)
 
@@ -72,8 +73,8 @@ def test_gpu_providers_match_cpu(provider):
     if provider not in ort.get_available_providers():
         pytest.skip("needs an NVIDIA GPU with onnxruntime-gpu ({} not available)".format(provider))
     ref = np.load(REFERENCE)
-    cpu = B.OrtSsdSession(B.model_path("full"), {"providers": ["CPUExecutionProvider"]})
-    gpu = B.OrtSsdSession(B.model_path("full"), {"providers": [provider]})
+    cpu = B.SsdSession(B.model_path("full"), {"providers": ["CPUExecutionProvider"]})
+    gpu = B.SsdSession(B.model_path("full"), {"providers": [provider]})
     if gpu.device != provider:
         pytest.skip("{} is installed but could not start (no usable GPU)".format(provider))
     x = ref["face_detection_full_range/astronaut/input"].astype(np.float32).transpose(2, 0, 1)[None]
@@ -84,7 +85,7 @@ def test_gpu_providers_match_cpu(provider):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_metadata_and_dynamic_batch(name):
-    session = B.OrtSsdSession(B.model_path(name))
+    session = B.SsdSession(B.model_path(name))
     meta = session.meta
     assert meta.name == name and meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.5, 0.5, 0.5)  # [-1, 1]
     assert session.static_batch is None
@@ -117,18 +118,18 @@ def _with_record(tmp_path, name, edit, square=False):
 def _swap_layout(props):
     import json
 
-    rec = json.loads(props[B.DETECTOR_KEY])
+    rec = json.loads(props[DETECTOR_KEY])
     rec["layout"] = {"input_size": 192, "strides": [8, 16], "per_cell": [2, 6]}  # 24²·2 + 12²·6 = 2016, not 2304
-    return {B.DETECTOR_KEY: json.dumps(rec)}
+    return {DETECTOR_KEY: json.dumps(rec)}
 
 
 @pytest.mark.parametrize("edit, message", [
     (_swap_layout, r"expected outputs \(N, 2016, 16\) and \(N, 2016, 1\) .* found \[1, 2304, 16\]"),
     (lambda props: {}, "expected a 'edge.detector' record in metadata_props"),
-    (lambda props: {B.DETECTOR_KEY: "{not json"}, "expected a JSON detector record"),
-    (lambda props: {B.DETECTOR_KEY: props[B.DETECTOR_KEY].replace('"input_size": 192', '"input_size": 128')},
+    (lambda props: {DETECTOR_KEY: "{not json"}, "expected a JSON detector record"),
+    (lambda props: {DETECTOR_KEY: props[DETECTOR_KEY].replace('"input_size": 192', '"input_size": 128')},
      r"takes input of shape \['N', 3, 192, 192\], but its metadata .* says \(N, 3, 128, 128\)"),
-    (lambda props: {B.DETECTOR_KEY: props[B.DETECTOR_KEY].replace('"input_multiple": 32', '"input_multiple": 16')},
+    (lambda props: {DETECTOR_KEY: props[DETECTOR_KEY].replace('"input_multiple": 32', '"input_multiple": 16')},
      r"expected a model that takes a 208x192 input \(layout input_multiple 16\), found one that fails on it"),
 ])
 def test_bad_model_is_one_clear_error_at_load(tmp_path, edit, message):
@@ -162,7 +163,8 @@ def test_masked_faces_recall_beats_haar(face_photos, full):
     """1280x720 frames of the real package faces, 60–300 px wide, half of them masked (draw_mask)."""
     import cv2
 
-    from bench.detectors import SOURCES, make_frames, match
+    from bench.detectors import SOURCES, make_frames
+    from edge.bench.detectors import match
 
     sources = {n: (img, SOURCES[n]["box"], SOURCES[n]["crop"]) for n, (img, _) in face_photos.items()}
     frames = list(make_frames(sources, [], n_frames=16, seed=3))
@@ -177,7 +179,7 @@ def test_masked_faces_recall_beats_haar(face_photos, full):
         hits = {True: [], False: []}
         extra = 0
         for frame, truth in frames:
-            found, fp = match(detect(frame), truth)
+            found, fp = match(detect(frame).boxes, [{"box": gt} for gt, _ in truth])
             extra += fp
             for (_, masked), hit in zip(truth, found):
                 hits[masked].append(hit)

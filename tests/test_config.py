@@ -4,7 +4,8 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from edge.config import from_dict, load_config, merge_cli, show_config
+from edge.config import (check_fields, default_of, field_of, flag_keys, from_dict, load_config, merge_cli,
+                         setting, show_config)
 from edge.errors import InputError, UsageError
 
 
@@ -229,3 +230,51 @@ def test_config_show_command(cli, tmp_path):
     assert r.exit_code == 0 and 'source = "csi://0"' in r.output
     r = cli(["config", "show", "--schema", "edge.config:nothing"])
     assert r.exit_code == 2 and "expected --schema MODULE:CLASS naming a dataclass" in r.output
+
+
+@dataclass
+class Section:
+    scale: float = setting(0.4, "--detect-scale", "s")
+    cascade: str = setting("alt2.xml", None, "config file only")
+
+    def __post_init__(self):
+        check_fields(self, [(0 < self.scale <= 1, "scale", "a number in (0, 1]")], section="haar.")
+
+
+@dataclass
+class Flagged:
+    source: str = setting("", ("--camera", "-c"), "where")
+    threaded: bool = setting(True, "--threaded/--no-threaded", "t")
+    width: int = setting(1280, "--width", "w")
+    height: int = setting(720, "--height", "h")
+    names: List[str] = setting(["a"], "--names", "a list default is copied per instance")
+    haar: Section = field(default_factory=Section)
+
+    def __post_init__(self):
+        check_fields(self, [(self.width > 0, "width", "positive"),
+                            (self.width * self.height <= 10 ** 7, "width/height", "≤ 10 MP")])
+
+
+def test_setting_keeps_default_flags_and_help():
+    f = field_of(Flagged, "haar.scale")
+    assert default_of(f) == 0.4 and f.metadata["flags"] == ("--detect-scale",) and f.metadata["help"] == "s"
+    assert field_of(Flagged, "source").metadata["flags"] == ("--camera", "-c")
+    assert Flagged().names == ["a"] and Flagged().names is not Flagged().names
+    assert flag_keys(Flagged) == {"camera": "source", "threaded": "threaded", "width": "width", "height": "height",
+                                  "names": "names", "detect_scale": "haar.scale"}  # cascade: no flag
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: Flagged(width=0), "run config 'width' (--width): expected positive, found 0"),
+    (lambda: Flagged(width=5000, height=5000), "run config 'width/height': expected ≤ 10 MP, found (5000, 5000)"),
+    (lambda: Section(scale=2), "run config 'haar.scale' (--detect-scale): expected a number in (0, 1], found 2"),
+    (lambda: from_dict(Flagged, {"detect_scale": 0.5}, where="f.toml: "),
+     "f.toml: key 'detect_scale' moved to [haar] scale"),
+    (lambda: from_dict(Flagged, {"haar": {"detect_scale": 0.5}}), "unknown key 'haar.detect_scale' (expected one of: "
+                                                                  "haar.scale, haar.cascade)"),
+    (lambda: from_dict(Flagged, {"camera": "csi"}), "unknown key 'camera' (expected one of: source,"),
+])
+def test_check_fields_and_moved_keys_name_the_key(make, message):
+    with pytest.raises(UsageError) as e:
+        make()
+    assert str(e.value).startswith(message)

@@ -271,7 +271,7 @@ def test_looping_file_that_vanishes_is_retried_until_it_is_back(face_video, seed
     n = len(face_video[1]["frames"])
     lines, timers = [], []
 
-    def on_frame(frame, boxes, results):
+    def on_frame(frame, faces):
         if frame.index == n - 2:  # just before the end: take the file away, bring it back in 0.8 s
             os.rename(path, path + ".away")
             timers.append(threading.Timer(0.8, os.rename, (path + ".away", path)))
@@ -482,7 +482,7 @@ def test_reopening_leaks_no_descriptors(seeded_onnx, tmp_path):
     _mkv(clip, frames=10)
     counts = {}
 
-    def on_frame(frame, boxes, results):
+    def on_frame(frame, faces):
         if frame.index in (45, 195):
             counts[frame.index] = len(os.listdir("/proc/self/fd"))
 

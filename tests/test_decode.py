@@ -1,4 +1,4 @@
-"""Anchors, decoding, NMS, letterbox and tiling: pure functions against hand-worked cases."""
+"""Anchors, decoding, letterbox and tiling: pure functions against hand-worked cases (IoU, NMS: test_boxes)."""
 import numpy as np
 import pytest
 
@@ -109,37 +109,6 @@ def test_decode_boxes_on_a_rectangular_input():
     boxes, kps = D.decode_boxes(raw, anchors, (448, 256))
     A(boxes, [[0.5, 0.4, 0.7, 0.5]], atol=1e-6)  # centre (0.6, 0.45), size (0.2, 0.1)
     A(kps[0], [[0.6, 0.6]], atol=1e-6)
-
-
-@pytest.mark.parametrize("a, b, expected", [
-    ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),
-    ([0, 0, 10, 10], [10, 0, 20, 10], 0.0),       # touching edges
-    ([0, 0, 10, 10], [5, 0, 15, 10], 50 / 150),   # half overlap
-    ([0, 0, 10, 10], [2, 2, 4, 4], 4 / 100),      # inside
-    ([0, 0, 0, 0], [0, 0, 0, 0], 0.0),            # empty boxes
-])
-def test_iou(a, b, expected):
-    A(D.iou(np.array(a, np.float32), np.array([b], np.float32)), [expected], rtol=1e-6)
-
-
-@pytest.mark.parametrize("boxes, scores, kw, want_boxes, want_scores", [
-    # two overlapping (IoU 0.68 > 0.3): the better one stays
-    ([[0, 0, 10, 10], [1, 1, 11, 11]], [0.6, 0.9], {}, [[1, 1, 11, 11]], [0.9]),
-    # disjoint: both, best first
-    ([[0, 0, 10, 10], [20, 0, 30, 10]], [0.6, 0.9], {}, [[20, 0, 30, 10], [0, 0, 10, 10]], [0.9, 0.6]),
-    # weighted: the score-weighted mean of the group, the best score
-    ([[0, 0, 10, 10], [2, 0, 12, 10]], [0.5, 0.5], {"weighted": True}, [[1, 0, 11, 10]], [0.5]),
-    ([[0, 0, 10, 10], [4, 0, 14, 10]], [0.75, 0.25], {"weighted": True}, [[1, 0, 11, 10]], [0.75]),
-    # a part of a face inside a whole one: IoU 0.25 keeps it, containment 0.7 drops it
-    ([[0, 0, 20, 20], [0, 0, 10, 10]], [0.9, 0.6], {}, [[0, 0, 20, 20], [0, 0, 10, 10]], [0.9, 0.6]),
-    ([[0, 0, 20, 20], [0, 0, 10, 10]], [0.9, 0.6], {"contain_threshold": 0.7}, [[0, 0, 20, 20]], [0.9]),
-    # nothing in, nothing out
-    (np.zeros((0, 4)), [], {}, np.zeros((0, 4)), []),
-])
-def test_nms(boxes, scores, kw, want_boxes, want_scores):
-    b, s = D.nms(np.array(boxes, np.float32), np.array(scores, np.float32), 0.3, **kw)
-    A(b, np.array(want_boxes, np.float32).reshape(-1, 4), atol=1e-5)
-    A(s, want_scores)
 
 
 @pytest.mark.parametrize("roi, size, scale, resized, pad", [

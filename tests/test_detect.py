@@ -5,7 +5,7 @@ import pytest
 from edge.detectors import DETECTORS, create_detector
 from edge.detectors.haar import HaarDetector, scale_boxes
 from edge.errors import InputError, UsageError
-from edge.run.track import iou_matrix
+from edge.detectors.boxes import iou_matrix
 
 
 @pytest.mark.parametrize("xywh,scale,expected", [

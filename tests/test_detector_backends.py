@@ -1,7 +1,8 @@
 """Detector models through edge.backends: ``load_backend(kind="detector")`` + ``Backend.run`` (every output)
 in ONNX Runtime, PyTorch (TorchScript) and TensorRT (engine doubles of the 8.2 binding API and the 8.5+/10.x
 tensor API that compute with the real BlazeFace ONNX), and ``edge export DETECTOR.onnx --engine`` (build
-double): the sidecar carries the detector record and the batch profile is 1/7/16."""
+double, its parser reading the ONNX's input): the sidecar carries the detector record; the bundled
+N x 3 x H x W BlazeFace gets batch 1/1/8 over heights/widths, a copy fixed at 192x192 batch 1/7/16."""
 import json
 import os
 import shutil
@@ -11,10 +12,10 @@ import pytest
 
 from edge.backends import load_backend
 from edge.detectors import blazeface as B
-from edge.backends.tensorrt.sidecar import make_fingerprint, read_sidecar
+from edge.backends.tensorrt.sidecar import read_sidecar
 from edge.errors import InputError, UsageError
-from test_backends import FakeCuda, FakeDtype, FakeMem, FakeTrt
-from test_tensorrt_build import device  # noqa: F401  (fixture: TensorRT builder + pycuda doubles)
+from edge.meta import DETECTOR_KEY, detector_model_meta
+import fakes  # noqa: E402
 from hardware import needs_tensorrt_gpu  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
@@ -22,7 +23,7 @@ FULL = B.model_path("full")
 
 
 def record_of(path):
-    return ort.InferenceSession(path).get_modelmeta().custom_metadata_map[B.DETECTOR_KEY]
+    return ort.InferenceSession(path).get_modelmeta().custom_metadata_map[DETECTOR_KEY]
 
 
 def test_onnx_detector_runs_every_output_in_model_order():
@@ -73,12 +74,12 @@ def tiny_detector(tmp_path_factory):
         torch.onnx.export(model, torch.zeros(2, 3, 8, 8), path, dynamo=False, input_names=["x"],
                           output_names=["means", "pixels"], dynamic_axes=axes)
         proto = onnx.load(path)
-        proto.metadata_props.add(key=B.DETECTOR_KEY, value=record)
+        proto.metadata_props.add(key=DETECTOR_KEY, value=record)
         onnx.save(proto, path)
         paths[name] = path
     paths["ts"] = str(out / "tiny.ts")
     torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 8, 8)), paths["ts"],
-                   _extra_files={B.DETECTOR_KEY: record})
+                   _extra_files={DETECTOR_KEY: record})
     return paths, model
 
 
@@ -109,151 +110,43 @@ def test_torchscript_detector_needs_its_record(tiny_detector, tmp_path):
         load_backend(bare, kind="detector")
 
 
-# ---------------------------------------------------------------- TensorRT engine doubles
+# ---------------------------------------------------------------- TensorRT, on the doubles of tests/fakes.py
 
-class OrtEngine:
-    """A TensorRT engine double with TensorRT's documented attributes of one API generation; executing it
-    runs the real ONNX model in ONNX Runtime on the fake device memory. Outputs in ``order``. ``hw``:
-    (min, opt, max) (height, width) of an engine whose input height/width are dynamic (-1)."""
-
-    has_implicit_batch_dimension = False
-    num_optimization_profiles = 1
-    INPUT, OUTPUT = "INPUT", "OUTPUT"  # FakeTrt.TensorIOMode
-
-    def __init__(self, path, api, order=("classificators", "regressors"), batch=-1, profile=(1, 7, 16), hw=None):
-        self.session = ort.InferenceSession(path)
-        if hw is None:  # an engine built for the square input (as from an ONNX with a fixed 192 x 192)
-            s = json.loads(record_of(path))["layout"]["input_size"]
-            names = [o.name for o in self.session.get_outputs()]
-            outs = self.session.run(None, {"input": np.zeros((1, 3, s, s), np.float32)})
-            fixed = {n: tuple(o.shape[1:]) for n, o in zip(names, outs)}
-            in_hw, hw = (s, s), ((s, s),) * 3
-        else:  # height/width dynamic: symbolic ONNX dims are -1 in TensorRT
-            fixed = {o.name: tuple(d if isinstance(d, int) else -1 for d in o.shape[1:])
-                     for o in self.session.get_outputs()}
-            in_hw = (-1, -1)
-        self.io = [("input", True, (batch, 3) + in_hw)] + [(n, False, (batch,) + fixed[n]) for n in order]
-        self.shapes = [(b if batch < 0 else batch, 3) + tuple(p) for b, p in zip(profile, hw)]  # min, opt, max
-        self._out = {}
-        if api == "tensors":
-            self.num_io_tensors = len(self.io)
-        else:
-            self.num_bindings = len(self.io)
-
-    def output_shapes(self, shape):
-        """Output shapes for an input shape, as TensorRT's shape inference gives them (from ONNX Runtime)."""
-        if shape[2:] not in self._out:
-            zeros = np.zeros((1, 3) + tuple(shape[2:]), np.float32)
-            names = [o.name for o in self.session.get_outputs()]
-            self._out[shape[2:]] = dict(zip(names, [o.shape[1:] for o in self.session.run(None, {"input": zeros})]))
-        return {n: (shape[0],) + tuple(s) for n, s in self._out[shape[2:]].items()}
-
-    def in_profile(self, shape):
-        return all(lo <= d <= hi for lo, d, hi in zip(self.shapes[0], shape, self.shapes[2]))
-
-    # 8.2 binding API
-    def get_binding_name(self, i):
-        return self.io[i][0]
-
-    def binding_is_input(self, i):
-        return self.io[i][1]
-
-    def get_binding_shape(self, i):
-        return self.io[i][2]
-
-    def get_binding_dtype(self, i):
-        return FakeDtype()
-
-    def get_profile_shape(self, profile, binding):
-        assert profile == 0 and self.io[binding][1], "profile shapes exist for inputs only"
-        return list(self.shapes)
-
-    # 8.5+/10.x tensor API
-    def get_tensor_name(self, i):
-        return self.io[i][0]
-
-    def get_tensor_mode(self, name):
-        return self.INPUT if dict((n, i) for n, i, _ in self.io)[name] else self.OUTPUT
-
-    def get_tensor_shape(self, name):
-        return dict((n, s) for n, _, s in self.io)[name]
-
-    def get_tensor_dtype(self, name):
-        return FakeDtype()
-
-    def get_tensor_profile_shape(self, name, profile):
-        return self.get_profile_shape(profile, [n for n, _, _ in self.io].index(name))
-
-    def create_execution_context(self):
-        return OrtContext(self)
-
-
-class OrtContext:
-    def __init__(self, engine):
-        self.engine, self.shape, self.addresses, self.calls = engine, None, {}, []
-
-    def set_binding_shape(self, index, shape):
-        if not self.engine.in_profile(tuple(shape)):
-            return False  # TensorRT refuses a shape outside the profile and keeps the previous one
-        self.shape = tuple(shape)
-        return True
-
-    def set_input_shape(self, name, shape):
-        return self.set_binding_shape(0, shape)
-
-    def get_binding_shape(self, index):
-        name, is_input, declared = self.engine.io[index]
-        if self.shape is None:
-            return declared
-        return self.shape if is_input else self.engine.output_shapes(self.shape)[name]
-
-    def get_tensor_shape(self, name):
-        return self.get_binding_shape([n for n, _, _ in self.engine.io].index(name))
-
-    def set_tensor_address(self, name, address):
-        self.addresses[name] = address
-
-    def _execute(self, addresses):
-        shape = self.shape or self.engine.io[0][2]
-        x = FakeMem.by_addr[addresses["input"]].buf[:int(np.prod(shape))].reshape(shape)
-        outs = dict(zip([o.name for o in self.engine.session.get_outputs()], self.engine.session.run(None, {
-            "input": x})))
-        for name, out in outs.items():
-            mem = FakeMem.by_addr[addresses[name]]
-            assert out.size <= mem.buf.size, "output {} overruns its device buffer".format(name)
-            mem.buf[:out.size] = out.ravel()
-        return True
-
-    def execute_async_v2(self, bindings, stream_handle):
-        self.calls.append(("v2", self.shape))
-        return self._execute({n: bindings[i] for i, (n, _, _) in enumerate(self.engine.io)})
-
-    def execute_async_v3(self, stream_handle):
-        self.calls.append(("v3", self.shape))
-        return self._execute(self.addresses)
-
-
-@pytest.fixture
-def built_engine(tmp_path, device, cli):  # noqa: F811
-    """`edge export face_detection_full_range.onnx --engine` on a Jetson Nano double (TensorRT 8.2)."""
+def export_engine(tmp_path, device, cli, onnx, api="bindings", args=()):
+    """`edge export face_detection_full_range.onnx --engine` (a copy of ``onnx``) on the device double of
+    ``api`` (8.2 Jetson Nano, 10.x Orin): (JSON report, the device)."""
     onnx_path = str(tmp_path / "face_detection_full_range.onnx")
-    shutil.copy(FULL, onnx_path)
-    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
-    r = cli(["export", onnx_path, "--engine", "--json", "--timing-cache", str(tmp_path / "tc")])
+    shutil.copy(onnx, onnx_path)
+    gpu = device(*fakes.DEVICES[api], fast_int8=False)
+    r = cli(["export", onnx_path, "--engine", "--json", "--timing-cache", str(tmp_path / "tc")] + list(args))
     assert r.exit_code == 0, r.output
-    return json.loads(r.output[r.output.index("{\n"):])["engine"], calls
+    return json.loads(r.output[r.output.index("{\n"):])["engine"], gpu
 
 
-def test_export_engine_of_a_detector_writes_its_record(built_engine):
-    report, calls = built_engine
-    assert report["kind"] == "detector" and report["profile"] == [1, 7, 16]
+def built_plan(report):
+    with open(report["engine"], "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("square,profile,shapes", [
+    # the bundled ONNX, input ["N", 3, "H", "W"]: whole frames up to 448x768 (and 192 px crops), batch 1/1/8
+    (False, [1, 1, 8], [[1, 3, 32, 32], [1, 3, 288, 512], [8, 3, 448, 768]]),
+    # a copy fixed at 192x192: a frame and its 3x2 tiles in one batch (opt 7), at most 16
+    (True, [1, 7, 16], [[1, 3, 192, 192], [7, 3, 192, 192], [16, 3, 192, 192]]),
+])
+def test_export_engine_of_a_detector_writes_its_record(tmp_path, device, cli, square_blazeface, square, profile,
+                                                       shapes):
+    report, gpu = export_engine(tmp_path, device, cli, square_blazeface if square else FULL)
+    assert report["kind"] == "detector" and report["profile"] == profile
+    assert report["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
     assert os.path.basename(report["engine"]) == "face_detection_full_range.trt8.2.1.nvidia-tegra-x1-sm53.fp16.engine"
-    assert [c[2:] for c in calls if c[0] == "profile"][0][1][0] == 7  # opt batch: a frame and its 3x2 tiles
+    assert [c for c in gpu.calls if c[0] == "profile"] == [("profile", "input") + tuple(tuple(s) for s in shapes)]
     meta, fp, sidecar = read_sidecar(report["engine"])
     assert sidecar["detector"] == record_of(FULL) and meta.input_size == (192, 192) and fp["precision"] == "fp16"
+    assert sidecar["build"]["input_shapes"] == report["input_shapes"]
 
 
-def test_export_refuses_int8_calibration_for_a_detector(tmp_path, device, cli):  # noqa: F811
+def test_export_refuses_int8_calibration_for_a_detector(tmp_path, device, cli):
     device("10.3.0", "Orin", "8.7")
     calib = tmp_path / "calib"
     calib.mkdir()
@@ -265,17 +158,14 @@ def test_export_refuses_int8_calibration_for_a_detector(tmp_path, device, cli): 
 
 
 @pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
-def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_photos, api, v):
-    """The exported engine + sidecar, loaded by the TensorRT backend (engine double computing with ONNX
-    Runtime, outputs in another order than the ONNX): same faces as ONNX Runtime, batch shape per call."""
-    from edge.backends.tensorrt import runtime as trt_backend
-
-    report, _ = built_engine
-    engine = OrtEngine(FULL, api)
-    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
-                                                                   "pycuda.driver": FakeCuda}[name])
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint(
-        "8.2.1.8", "NVIDIA Tegra X1", "5.3", "", ""))
+def test_blazeface_through_a_tensorrt_engine(tmp_path, device, cli, square_blazeface, face_photos, api, v):
+    """The engine exported from the 192x192 BlazeFace, loaded by the TensorRT backend (engine double with the
+    build's profile computing with ONNX Runtime, outputs in another order than the ONNX): same faces as
+    ONNX Runtime, the frame and its tiles as one batch."""
+    report, gpu = export_engine(tmp_path, device, cli, square_blazeface, api)
+    engine = fakes.onnx_engine(square_blazeface, api, profile=report["profile"])
+    assert [list(s) for s in engine.profile] == [report["input_shapes"][k] for k in ("min", "opt", "max")]
+    gpu.plans[built_plan(report)] = engine  # the engine this build describes
     det = B.BlazeFaceDetector.load(report["engine"])
     ref = B.BlazeFaceDetector.load("full", grid="3x2")
     assert det.info()["backend"] == "tensorrt" and det.info()["precision"] == "fp16"
@@ -292,26 +182,25 @@ def test_blazeface_through_a_tensorrt_engine(built_engine, monkeypatch, face_pho
     det.close()
 
 
-@pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
-@pytest.mark.parametrize("batch", [-1, 4])
-def test_tensorrt_run_copies_every_output_at_any_batch(tmp_path, monkeypatch, api, v, batch):
-    """Backend.run on engine doubles: dynamic batch (shape set per call, split above the profile's max 8)
-    and static batch 4 (split and zero-padded); every output copied back, in engine order."""
-    from edge.backends.tensorrt import sidecar as engine_mod
-    from edge.backends.tensorrt import runtime as trt_backend
-    from edge.backends.base import detector_model_meta
-
+def detector_engine_file(tmp_path, device, engine):
+    """An engine file + sidecar with BlazeFace's record that deserializes to ``engine`` on a device double of
+    its API generation."""
     record = record_of(FULL)
     path = str(tmp_path / "bf.engine")
-    open(path, "wb").write(b"plan")
-    fp = make_fingerprint("fake", "FakeGPU", "5.3", "fp16", "abc")
-    engine_mod.write_sidecar(path, detector_model_meta(record, path), fp, extra={"detector": record})
-    engine = OrtEngine(FULL, api, order=("regressors", "classificators"), batch=batch, profile=(1, 4, 8))
-    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
-                                                                   "pycuda.driver": FakeCuda}[name])
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint("fake", "FakeGPU", "5.3", "", ""))
+    return fakes.engine_file(path, device(*fakes.DEVICES[engine.api]), engine, detector_model_meta(record, path),
+                             extra={"detector": record})
+
+
+@pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
+@pytest.mark.parametrize("batch", [-1, 4])
+def test_tensorrt_run_copies_every_output_at_any_batch(tmp_path, device, square_blazeface, api, v, batch):
+    """Backend.run on engines of the 192x192 BlazeFace: dynamic batch (shape set per call, split above the
+    profile's max 8) and static batch 4 (split and zero-padded); every output copied back, in engine order."""
+    engine = fakes.onnx_engine(square_blazeface, api, order=("regressors", "classificators"), batch=batch,
+                               profile=(1, 4, 8))
+    path = detector_engine_file(tmp_path, device, engine)
     x = np.random.RandomState(2).uniform(-1, 1, (9, 3, 192, 192)).astype(np.float32)
-    ref = ort.InferenceSession(FULL).run(None, {"input": x})
+    ref = ort.InferenceSession(square_blazeface).run(None, {"input": x})
     with load_backend(path, kind="detector", options={"warmup": 0}) as b:
         assert b.kind == "detector" and b.static_batch == (4 if batch > 0 else None)
         assert b.info()["outputs"] == ["regressors", "classificators"]
@@ -340,30 +229,14 @@ def dynamic_full():
 FRAME_HW = ((32, 32), (288, 512), (448, 768))  # the build's default min/opt/max (height, width)
 
 
-def detector_engine_file(tmp_path, monkeypatch, engine):
-    """An engine file + sidecar with BlazeFace's record, loaded through the fake tensorrt/pycuda modules."""
-    from edge.backends.tensorrt import sidecar as engine_mod
-    from edge.backends.tensorrt import runtime as trt_backend
-    from edge.backends.base import detector_model_meta
-
-    record = record_of(FULL)
-    path = str(tmp_path / "bf.engine")
-    open(path, "wb").write(b"plan")
-    fp = make_fingerprint("fake", "FakeGPU", "5.3", "fp16", "abc")
-    engine_mod.write_sidecar(path, detector_model_meta(record, path), fp, extra={"detector": record})
-    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
-                                                                   "pycuda.driver": FakeCuda}[name])
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint("fake", "FakeGPU", "5.3", "", ""))
-    return path
-
-
 @pytest.mark.parametrize("api,v", [("bindings", "v2"), ("tensors", "v3")])
-def test_tensorrt_detector_with_dynamic_height_width(dynamic_full, tmp_path, monkeypatch, api, v):
+def test_tensorrt_detector_with_dynamic_height_width(dynamic_full, tmp_path, device, api, v):
     """A whole-frame pass (1x3x256x448) and second-pass crops (3x3x192x192) through one engine whose input
     height/width are dynamic: the full shape set per call, outputs (N, anchors, ...) read back at the size
     TensorRT gives for that shape, buffers sized once for the profile's max shape."""
-    engine = OrtEngine(dynamic_full, api, order=("regressors", "classificators"), profile=(1, 1, 8), hw=FRAME_HW)
-    path = detector_engine_file(tmp_path, monkeypatch, engine)
+    engine = fakes.onnx_engine(dynamic_full, api, order=("regressors", "classificators"), profile=(1, 1, 8),
+                               hw=FRAME_HW)
+    path = detector_engine_file(tmp_path, device, engine)
     session = ort.InferenceSession(dynamic_full)
     rng = np.random.RandomState(3)
     frame = rng.uniform(-1, 1, (1, 3, 256, 448)).astype(np.float32)
@@ -392,9 +265,9 @@ def test_tensorrt_detector_with_dynamic_height_width(dynamic_full, tmp_path, mon
 
 
 @pytest.mark.parametrize("api", ["bindings", "tensors"])
-def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, monkeypatch, api):
-    engine = OrtEngine(dynamic_full, api, profile=(1, 1, 8), hw=FRAME_HW)
-    path = detector_engine_file(tmp_path, monkeypatch, engine)
+def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, device, api):
+    engine = fakes.onnx_engine(dynamic_full, api, profile=(1, 1, 8), hw=FRAME_HW)
+    path = detector_engine_file(tmp_path, device, engine)
     with load_backend(path, kind="detector", options={"warmup": 0}) as b:
         for hw in ((480, 768), (448, 800), (16, 192)):
             with pytest.raises(UsageError, match=r"expected a batch of shape \(N, 3, 192, 192\) or \(N, 3, H, W\) "
@@ -406,8 +279,8 @@ def test_tensorrt_detector_shapes_outside_the_profile(dynamic_full, tmp_path, mo
                                              r"optimization profile takes \[1, 3, 32, 32\] to \[8, 3, 448, 768\]\)"):
             b.run(np.zeros((1, 3, 64, 64), np.float32))
     # a profile that leaves out the record's 192x192 (warm-up, second-pass crops) is refused at load
-    small = OrtEngine(dynamic_full, api, profile=(1, 1, 8), hw=((32, 32), (128, 128), (160, 320)))
-    path = detector_engine_file(tmp_path, monkeypatch, small)
+    small = fakes.onnx_engine(dynamic_full, api, profile=(1, 1, 8), hw=((32, 32), (128, 128), (160, 320)))
+    path = detector_engine_file(tmp_path, device, small)
     with pytest.raises(InputError, match=r"takes inputs from 32x32 to 160x320 \(its optimization profile\), which "
                                          r"leaves out the detector's 192x192 input"):
         load_backend(path, kind="detector")
@@ -450,31 +323,21 @@ def test_hw_range_from_the_profile(shape, profile, expected):
 
 
 @pytest.mark.parametrize("api", ["bindings", "tensors"])
-def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_path, device, cli,  # noqa: F811
-                                                             monkeypatch, api, face_photos):
-    """`edge export full_dynamic.onnx --engine --opt-input --max-input` on a Nano double whose parser reports
-    (-1, 3, -1, -1): the profile spans batch 1/1/8 and the given heights/widths; the TensorRT backend then
-    takes frames anywhere in that range (engine double with the profile the build recorded)."""
-    from edge.backends.tensorrt import runtime as trt_backend
-
-    onnx_path = str(tmp_path / "full_dynamic.onnx")
-    shutil.copy(dynamic_full, onnx_path)
-    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False, input_shape=(-1, 3, -1, -1))
-    r = cli(["export", onnx_path, "--engine", "--opt-input", "288x512", "--max-input", "512x896", "--json",
-             "--timing-cache", str(tmp_path / "tc")])
-    assert r.exit_code == 0, r.output
-    report = json.loads(r.output[r.output.index("{\n"):])["engine"]
+def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_path, device, cli, api, face_photos):
+    """`edge export face_detection_full_range.onnx --engine --opt-input --max-input` on a Nano / Orin double
+    (the parser reads the ONNX's (-1, 3, -1, -1)): the profile spans batch 1/1/8 and the given heights/widths;
+    the TensorRT backend then takes frames anywhere in that range (engine double with the profile the build
+    recorded)."""
+    report, gpu = export_engine(tmp_path, device, cli, dynamic_full, api,
+                                ["--opt-input", "288x512", "--max-input", "512x896"])
     shapes = [[1, 3, 32, 32], [1, 3, 288, 512], [8, 3, 512, 896]]
     assert report["profile"] == [1, 1, 8] and report["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
-    assert ("profile", "input") + tuple(tuple(s) for s in shapes) in calls
+    assert ("profile", "input") + tuple(tuple(s) for s in shapes) in gpu.calls
     _, _, sidecar = read_sidecar(report["engine"])
     assert sidecar["build"]["input_shapes"] == report["input_shapes"]
 
-    engine = OrtEngine(dynamic_full, api, profile=[s[0] for s in shapes], hw=[tuple(s[2:]) for s in shapes])
-    monkeypatch.setattr(trt_backend, "require", lambda name, *a: {"tensorrt": FakeTrt(engine),
-                                                                   "pycuda.driver": FakeCuda}[name])
-    monkeypatch.setattr(trt_backend, "device_fingerprint", lambda: make_fingerprint(
-        "8.2.1.8", "NVIDIA Tegra X1", "5.3", "", ""))
+    gpu.plans[built_plan(report)] = fakes.onnx_engine(dynamic_full, api, profile=[s[0] for s in shapes],
+                                                      hw=[tuple(s[2:]) for s in shapes])
     with load_backend(report["engine"], kind="detector", options={"warmup": 1}) as b:
         assert b.input_hw_range == ((32, 32), (512, 896))
         scores, regressors = b.run(np.zeros((1, 3, 512, 896), np.float32))  # the engine's output order
@@ -491,15 +354,17 @@ def test_export_and_load_an_engine_with_dynamic_height_width(dynamic_full, tmp_p
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--max-input", "448x"], "expected --max-input H or HxW (e.g. 128 or 96x64), found '448x'"),
-    (["--opt-input", "0x448"], "expected --opt-input H or HxW"),
+    (["--max-input", "448x"], "edge: error: expected --max-input as N or HxW with positive integers (e.g. 128 or "
+                              "96x64), found '448x'"),
+    (["--opt-input", "0x448"], "expected --opt-input as N or HxW with positive integers (e.g. 128 or 96x64), found "
+                               "'0x448'"),
 ])
 def test_export_input_size_options_are_checked_first(tmp_path, cli, args, message):
     r = cli(["export", FULL, "--engine"] + args)
     assert r.exit_code == 2 and message in r.output and not list(tmp_path.iterdir())
 
 
-def test_classifier_engine_is_not_a_detector(tmp_path, monkeypatch):
+def test_classifier_engine_is_not_a_detector(tmp_path):
     from edge.backends.tensorrt import sidecar as engine_mod
     from edge.meta import ModelMeta
 

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 from torch import nn  # noqa: E402
 
 from edge.backends import load_backend  # noqa: E402
-from edge.backends.tensorrt.sidecar import file_sha256  # noqa: E402
+from edge.files import sha256_file  # noqa: E402
 from edge.meta import ModelMeta  # noqa: E402
 from edge.preprocess import preprocess  # noqa: E402
 from models import create_model, list_models  # noqa: E402
@@ -59,7 +59,7 @@ def test_every_variant_and_a_pruned_model_pass_the_parity_gate(tmp_path, cli, fa
     meta = ModelMeta.from_onnx_props(onnx_props(out))
     assert meta.replace(provenance={}) == model.meta
     export = meta.provenance["export"]
-    assert export["source_sha256"] == file_sha256(ckpt)
+    assert export["source_sha256"] == sha256_file(ckpt)
     assert export["exporter"]["torch"] == torch.__version__.split("+")[0]
     # the dynamic batch works at 1 and 7 on real faces, through the runtime backend
     backend = load_backend(str(out))
@@ -84,6 +84,42 @@ def test_summary_table_names_io_opset_size_parity_and_time(tmp_path, cli, teache
     for words in ("input batch×3×128×128", "logits batch×2", "opset", "13", "bytes", "parity, real, batch 7",
                   "ok", "time"):
         assert words in result.output
+
+
+def test_tables_at_80_columns_keep_every_number_whole():
+    import io
+
+    from rich.console import Console
+
+    from edge.commands.export import print_engine, print_int8, print_onnx
+
+    path = "runs/a/rather/long/folder/name/for/the/model/teacher-pruned-0.5.onnx"
+    parity = {"max_abs": 1.234e-05, "max_rel": 4.567e-04, "top1_agreement": 0.9875, "ok": True}
+    reports = [
+        (print_onnx, {"path": path, "inputs": [{"name": "input", "shape": ["batch", 3, 128, 128]}],
+                      "outputs": [{"name": "logits", "shape": ["batch", 2]}], "opset": 13, "size": 1234567,
+                      "meta": {"labels": ["with_mask", "without_mask"]}, "real_images": 32, "seconds": 12.34,
+                      "parity": {"real, batch 7": parity}, "tolerance": {"atol": 0.0001, "rtol": 0.001}},
+         ["1,234,567", "1.177", "1.23e-05", "4.57e-04", "0.0001", "0.001", "12.3", "128"]),
+        (print_int8, {"path": path, "size": 345678, "fp32_size": 1234567, "calibration_images": 256,
+                      "method": "minmax", "qdq_nodes": 42, "vs_fp32": {"random, batch 7": parity}, "seconds": 3.21,
+                      "accuracy": {"images": 120, "fp32": 0.9583, "int8": 0.95, "delta_pp": -0.83,
+                                   "agreement": 0.9917}},
+         ["345,678", "1,234,567", "256", "42", "1.23e-05", "0.000457", "98.8%", "95.83%", "95.00%", "-0.83",
+          "99.2%", "3.2"]),
+        (print_engine, {"engine": path[:-5] + ".trt8.2.1-sm53-fp16.engine", "action": "built", "kind": "classifier",
+                        "fingerprint": {"tensorrt": "8.2.1.8", "gpu": "NVIDIA Tegra X1 (sm53)"}, "size": 2345678,
+                        "input_shapes": {"min": [1, 3, 128, 128], "opt": [4, 3, 128, 128], "max": [16, 3, 128, 128]},
+                        "seconds": 187.25, "notes": []},
+         ["8.2.1.8", "2345678", "16x3x128x128", "187.2"]),
+    ]
+    for printer, report, numbers in reports:
+        out = io.StringIO()
+        printer(report, Console(file=out, width=80))
+        text = out.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+        for n in numbers:
+            assert n in text, (printer.__name__, n)
 
 
 class UserNet(nn.Module):
@@ -173,13 +209,13 @@ def _pickled_module(tmp_path, module):
     ("text", 3, "found a text file"),
     ("truncated", 3, "corrupt or truncated"),
     ("state-dict-no-arch", 3, "bare state dict with no model metadata; expected --arch NAME"),
-    ("torchscript-no-labels", 3, "carries no edge metadata; expected --labels and --input-size"),
+    ("torchscript-no-labels", 3, "carries no edge metadata; give at least --labels and --input-size"),
     ("two-inputs", 3, "forward takes one image batch"),
     ("unsupported-op", 3, "cannot be exported to ONNX opset 13 (UnsupportedOperatorError: Exporting the operator "
                           "'aten::fft_rfft'"),
     ("parity", 1, "parity gate failed"),
     ("wrong-label-count", 3, "expected the model to return logits of shape (1, 3)"),
-    ("bad-input-size", 2, "expected --input-size H or HxW"),
+    ("bad-input-size", 2, "expected --input-size as N or HxW"),
 ])
 def test_bad_input_is_one_line_nonzero_exit_and_no_file(tmp_path, cli, teacher_ckpt, case, code, expected):
     trust = []
@@ -231,14 +267,33 @@ def test_pickled_module_needs_trust(tmp_path, cli):
     assert report["onnx"]["meta"]["variant"] == "small"
 
 
-def test_tolerances_gate_and_report(tmp_path, cli, teacher_ckpt):
-    """A zero tolerance is honest only if the backends are bit-identical: either way the gate says so."""
-    result = cli(["export", teacher_ckpt, "--atol", "0", "--rtol", "0", "--json"])
-    if result.exit_code == 0:
-        report = json.loads(result.output[result.output.index("{"):])
-        assert report["onnx"]["parity_worst"]["max_abs"] == 0.0
-    else:
-        assert_one_line_error(result, 1, "parity gate failed", tmp_path)
+@pytest.mark.parametrize("atol,rtol,code,expected", [
+    ("0.1", "0", 0, None),  # the 0.01 shift is inside atol: written, and the report shows the 0.01
+    ("0.1", "0.5", 0, None),
+    ("0.001", "0", 1, "differs from PyTorch by up to 0.01 (abs)"),  # outside atol: refused, nothing written
+    ("0", "0", 1, "(tolerance 0.0 + 0.0·|y|)"),  # zero tolerance: any difference fails
+    ("-1", "0", 2, "expected tolerances ≥ 0, found atol -1.0"),
+])
+def test_tolerances_gate_and_report(tmp_path, cli, teacher_ckpt, monkeypatch, atol, rtol, code, expected):
+    """ONNX Runtime's logits shifted by a known 0.01: the gate passes inside the tolerance, fails outside."""
+    from export import onnx_export
+
+    real = onnx_export.ort_fn
+
+    def shifted(session):
+        run = real(session)
+        return lambda x: run(x) + np.float32(0.01)
+
+    monkeypatch.setattr(onnx_export, "ort_fn", shifted)
+    result = cli(["export", teacher_ckpt, "--atol", atol, "--rtol", rtol, "--json"])
+    if code:
+        assert_one_line_error(result, code, expected, tmp_path)
+        return
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])["onnx"]
+    assert report["tolerance"] == {"atol": float(atol), "rtol": float(rtol)}
+    assert report["parity_worst"]["ok"] and report["parity_worst"]["max_abs"] == pytest.approx(0.01, abs=1e-4)
+    assert (tmp_path / "teacher.onnx").is_file()
 
 
 def test_onnx_input_without_action_is_a_usage_error(tmp_path, cli, teacher_ckpt):

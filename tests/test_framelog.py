@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edge.run.framelog import STAGES, FrameLog, format_summary, frame_record
+from edge.run.results import Faces
 
 
 class Clock:
@@ -16,8 +17,8 @@ class Clock:
 
 
 def test_frame_record_schema():
-    r = frame_record(7, 1700000000.5, {"detect": 9.0, "infer": 1.25}, np.array([[1, 2, 3, 4]], np.float32),
-                     [("with_mask", 0.98765)], 30.0, dropped=2, corrupt=1, ids=[4])
+    faces = Faces(np.array([[1, 2, 3, 4]], np.float32), [4], labels=["with_mask"], probs=[0.98765])
+    r = frame_record(7, 1700000000.5, {"detect": 9.0, "infer": 1.25}, faces, 30.0, dropped=2, corrupt=1)
     assert list(r) == ["frame", "t_capture", "ms", "faces", "ids", "boxes", "labels", "scores", "fps",
                        "dropped", "corrupt"]
     assert list(r["ms"]) == list(STAGES) + ["total"]
@@ -25,6 +26,8 @@ def test_frame_record_schema():
     assert (r["faces"], r["ids"], r["boxes"], r["labels"], r["scores"]) == (1, [4], [[1, 2, 3, 4]], ["with_mask"],
                                                                             [0.9877])
     json.dumps(r)  # plain JSON types only
+    bare = frame_record(0, 0.0, {}, Faces([[1, 2, 3, 4], [5, 6, 7, 8]], [3, 5]), 0.0)  # not classified
+    assert (bare["faces"], bare["ids"], bare["labels"], bare["scores"]) == (2, [3, 5], [], [])
 
 
 def test_log_lines_and_summary_statistics(tmp_path):
@@ -34,10 +37,10 @@ def test_log_lines_and_summary_statistics(tmp_path):
     path = tmp_path / "frames.jsonl"
     log = FrameLog(str(path), every=1.0, echo=lines.append, clock=clock)
     detect = rng.uniform(5, 50, 200)
+    two = Faces(np.zeros((2, 4)), labels=["a", "b"], probs=[0.5, 0.6])
     for i, d in enumerate(detect):
         clock.t += 0.05  # 20 frames per second of wall time
-        log.add(frame_record(i, 0.0, {"detect": d, "infer": 1.0}, np.zeros((2, 4)), [("a", 0.5), ("b", 0.6)], 20.0,
-                             dropped=i // 50))
+        log.add(frame_record(i, 0.0, {"detect": d, "infer": 1.0}, two, 20.0, dropped=i // 50))
     s = log.close({"stopped": "end of stream"})
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     assert [r["frame"] for r in rows[:-1]] == list(range(200))

@@ -7,10 +7,13 @@ import os
 import numpy as np
 import pytest
 
+from edge.detectors.base import Detections
 from edge.errors import HardwareError, UsageError
 from edge.run.config import RunConfig
 from edge.run.loop import crop_faces, run
-from edge.run.track import iou_matrix
+from edge.run.results import Faces
+from edge.run.sinks import Sink
+from edge.detectors.boxes import iou_matrix
 
 pytest.importorskip("onnxruntime")
 
@@ -30,12 +33,12 @@ def count_infer(monkeypatch):
 
 
 def run_on(video, model, tmp_path, calls=None, **kw):
-    """Run headless; frames = [(index, boxes, results, inferences so far)]."""
+    """Run headless; frames = [(index, boxes, [(label, probability)], inferences so far)]."""
     frames = []
     calls = [] if calls is None else calls
     cfg = RunConfig(source=video, model=model, headless=True, log=str(tmp_path / "frames.jsonl"), **kw)
-    summary = run(cfg, on_frame=lambda f, boxes, results: frames.append((f.index, boxes.copy(), results,
-                                                                          len(calls))))
+    summary = run(cfg, on_frame=lambda f, faces: frames.append((f.index, faces.boxes.copy(),
+                                                                list(zip(faces.labels, faces.probs)), len(calls))))
     rows = [json.loads(x) for x in open(cfg.log)]
     return summary, frames, rows
 
@@ -178,7 +181,7 @@ def test_cli_end_of_stream_is_a_clean_exit(seeded_onnx, cli):
 
 @pytest.mark.parametrize("args,code,words", [
     (["--camera", "{bad}"], 3, "edge: error: expected a video file OpenCV can decode"),
-    (["--labels", "a", "--labels", "b", "--labels", "c"], 3, "expected (N, 3) for labels ['a', 'b', 'c']"),
+    (["--labels", "a,b,c"], 3, "expected (N, 3) for labels ['a', 'b', 'c']"),
     (["--camera", "/dev/video57", "--capture", "opencv"], 5, "cannot open the usb camera '/dev/video57'"),
     (["--detector", "yolo"], 2, "unknown detector 'yolo'"),
     (["--camera", "/no/such.mp4"], 3, "found nothing at '/no/such.mp4'"),
@@ -246,18 +249,101 @@ def test_config_from_dict_refuses_unknown_keys():
 
 def test_crop_faces_clips_and_drops_empty_boxes():
     img = np.arange(100 * 80 * 3, dtype=np.uint8).reshape(100, 80, 3)
-    crops, kept = crop_faces(img, np.array([[-5, -5, 10, 20], [70, 90, 200, 200], [50, 50, 50.5, 60]], np.float32))
-    assert [c.shape for c in crops] == [(20, 10, 3), (10, 10, 3)] and len(kept) == 2
+    crops, keep = crop_faces(img, np.array([[-5, -5, 10, 20], [70, 90, 200, 200], [50, 50, 50.5, 60]], np.float32))
+    assert [c.shape for c in crops] == [(20, 10, 3), (10, 10, 3)] and keep.tolist() == [True, True, False]
+    assert (crops[0] == img[:20, :10]).all() and (crops[1] == img[90:, 70:]).all()
+
+
+class TwoBoxes:
+    """A detector double: a 1-pixel box (cropping drops it) before a real one."""
+
+    name = "two-boxes"
+
+    def detect(self, image):
+        return Detections(np.array([[0, 0, 1, 1], [10, 10, 50, 50]], np.float32), np.array([0.6, 0.8], np.float32))
+
+    def info(self):
+        return {"detector": self.name}
+
+    def close(self):
+        pass
+
+
+class FixedIds:
+    """A tracker double: passes the detections through with the ids 7, 9."""
+
+    def __init__(self, scale):
+        pass
+
+    def update(self, image, boxes):
+        return boxes, [7, 9]
+
+    predict = None  # detect_every=2 with one frame: never called
+
+
+@pytest.mark.parametrize("tracker,kept_id", [(True, 9), (False, 1)])
+def test_a_dropped_box_takes_its_id_with_it(seeded_onnx, tmp_path, monkeypatch, tracker, kept_id):
+    """The box cropping drops is not the last one: the id logged for the kept box is still its own."""
+    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: TwoBoxes())
+    monkeypatch.setattr("edge.run.loop.BoxTracker", FixedIds)
+    faces = []
+    s = run(RunConfig(source="test://ball?frames=1", width=320, height=240, model=seeded_onnx, headless=True,
+                      log=str(tmp_path / "f.jsonl"), detect_every=2 if tracker else 1),
+            on_frame=lambda frame, f: faces.append(f))
+    row = json.loads(open(str(tmp_path / "f.jsonl")).readline())
+    assert s["frames"] == 1 and (row["faces"], row["ids"], row["boxes"]) == (1, [kept_id], [[10, 10, 50, 50]])
+    assert faces[0].track_ids.tolist() == [kept_id] and len(row["labels"]) == len(row["scores"]) == 1
+    if tracker:
+        assert faces[0].scores is None  # a tracker's boxes carry no detector score
+    else:
+        assert faces[0].scores.tolist() == pytest.approx([0.8])
+
+
+class Recorder(Sink):
+    """A sink double: records what it is given; asks to quit after ``quit_after`` frames or raises there."""
+
+    def __init__(self, quit_after=0, fail=False):
+        self.quit_after, self.fail, self.got, self.kept = quit_after, fail, [], None
+
+    def write(self, frame, faces, view):
+        self.got.append((frame.index, len(faces), None if view is None else view.shape))
+        if self.fail and len(self.got) == self.quit_after:
+            raise HardwareError("the output went away")
+        return len(self.got) != self.quit_after
+
+    def close(self, keep=True):
+        self.kept = keep
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_every_sink_gets_each_frame_and_one_can_end_the_run(seeded_onnx, tmp_path, monkeypatch, fail):
+    sinks = [Recorder(), Recorder(quit_after=3, fail=fail)]
+    monkeypatch.setattr("edge.run.loop.make_sinks", lambda cfg, source, echo: sinks)
+    cfg = RunConfig(source="test://ball?frames=10", width=320, height=240, model=seeded_onnx,
+                    log=str(tmp_path / "f.jsonl"))
+    if fail:
+        with pytest.raises(HardwareError):
+            run(cfg)
+    else:
+        assert run(cfg)["stopped"] == "quit by the user"
+    rows = [json.loads(x) for x in open(cfg.log)]
+    assert [r.get("frame") for r in rows] == [0, 1, None] and rows[-1]["summary"]["frames"] == 2
+    for sink in sinks:  # both saw the 3rd frame, drawn; a failed run keeps no output
+        assert [(i, shape) for i, _, shape in sink.got] == [(i, (240, 320, 3)) for i in range(3)]
+        assert sink.kept is (not fail)
 
 
 def test_overlay_colours_by_class_and_draws_the_banner():
-    from edge.run.overlay import banner_text, class_colour, draw
+    from edge.run.overlay import PALETTE, banner_text, class_colour, draw
 
     labels = ("with_mask", "without_mask", "other")
     assert class_colour("with_mask", labels) != class_colour("without_mask", labels)
     assert class_colour("other", labels) == class_colour("other", labels)
     assert banner_text(29.96, 33.4, 1, dropped=3) == "30.0 FPS  33.4 ms/frame  1 face  3 dropped"
     img = np.zeros((360, 640, 3), np.uint8)
-    draw(img, np.array([[100, 100, 200, 220]], np.float32), [("without_mask", 0.91)], labels, "banner")
+    draw(img, Faces([[100, 100, 200, 220]], labels=["without_mask"], probs=[0.91]), labels, "banner")
     assert tuple(img[160, 100]) == class_colour("without_mask", labels)   # the box edge, in its class colour
     assert img[:20, :40].any() and not img[300:, 400:].any()            # banner top-left, nothing elsewhere
+    bare = np.zeros((360, 640, 3), np.uint8)
+    draw(bare, Faces([[100, 100, 200, 220]]), labels)  # not classified: a grey box, no caption, no banner
+    assert tuple(bare[160, 100]) == PALETTE[-1] and not bare[:95].any()

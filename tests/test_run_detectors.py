@@ -3,15 +3,18 @@ truth (sample.json): BlazeFace finds the masked faces Haar misses, in the same t
 in the log; --detect-every with the tracker; start-up errors."""
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from edge.detectors import DETECTORS, config_options
+from edge.detectors import config_options
+from edge.detectors.blazeface import BlazeFaceOptions
+from edge.detectors.haar import HaarOptions
 from edge.errors import UsageError
 from edge.run.config import RunConfig
 from edge.zoo import SAMPLE_VIDEO
-from edge.run.track import iou_matrix
+from edge.detectors.boxes import iou_matrix
 
 pytest.importorskip("onnxruntime")
 
@@ -72,7 +75,8 @@ def test_blazeface_with_detect_every_and_the_tracker(cli, seeded_onnx, tmp_path)
     (["--detector", "yolo"], 2, "unknown detector 'yolo' (known: haar, blazeface)"),
     (["--detector", "blazeface", "--blazeface-model", "medium"], 2, "unknown BlazeFace model 'medium'"),
     (["--detector", "blazeface", "--blazeface-grid", "3by2"], 2, "expected auto, frame, or a tile grid COLSxROWS"),
-    (["--detector", "blazeface", "--blazeface-scale", "1.5"], 2, "'blazeface_scale': expected a number in (0, 1], found 1.5"),
+    (["--detector", "blazeface", "--blazeface-scale", "1.5"], 2,
+     "run config 'blazeface.scale' (--blazeface-scale): expected a number in (0, 1], found 1.5"),
     (["--detector", "blazeface", "--blazeface-model", "{swapped}"], 3,
      "expected outputs (N, 2016, 16) and (N, 2016, 1) for the anchor layout"),
     (["--detector", "blazeface", "--blazeface-model", "{classifier}"], 3, "expected a 'edge.detector' record"),
@@ -80,7 +84,8 @@ def test_blazeface_with_detect_every_and_the_tracker(cli, seeded_onnx, tmp_path)
 def test_startup_errors_are_one_line(cli, seeded_onnx, tmp_path, args, code, words):
     import onnx
 
-    from edge.detectors.blazeface import DETECTOR_KEY, model_path
+    from edge.detectors.blazeface import model_path
+    from edge.meta import DETECTOR_KEY
 
     model = onnx.load(model_path("full"))
     rec = json.loads({p.key: p.value for p in model.metadata_props}[DETECTOR_KEY])
@@ -94,11 +99,17 @@ def test_startup_errors_are_one_line(cli, seeded_onnx, tmp_path, args, code, wor
     assert r.exit_code == code and len(lines) == 1 and words in lines[0], r.output
 
 
-@pytest.mark.parametrize("name", list(DETECTORS))
-def test_config_fields_become_detector_options(name):
-    cfg = RunConfig(detector=name, detect_scale=0.25, blazeface_scale=0.25, blazeface_grid="2x1", threads=2)
-    opts = config_options(name, cfg)
-    assert opts == cfg.detector_options()
-    assert opts.get("scale", 0.25) == 0.25 and opts.get("grid", "2x1") == "2x1"
+def test_config_sections_become_detector_options():
+    cfg = RunConfig(haar=HaarOptions(scale=0.25, min_neighbors=5, min_size=30, scale_factor=1.2, cascade="x.xml"),
+                    blazeface=BlazeFaceOptions(model="short", grid="2x1", scale=0.3), threads=2)
+    haar = {"scale": 0.25, "min_neighbors": 5, "min_size": 30, "scale_factor": 1.2, "cascade": "x.xml"}
+    blazeface = {"model": "short", "grid": "2x1", "scale": 0.3, "threads": 2}
+    assert config_options("haar", cfg) == haar and config_options("blazeface", cfg) == blazeface
+    assert cfg.detector_options() == haar and replace(cfg, detector="blazeface").detector_options() == blazeface
+    assert cfg.track_scale == 0.25  # the tracker shares Haar's scale, whichever detector runs
+    assert replace(cfg, detector="blazeface").track_scale == 0.25
+    assert config_options("haar", RunConfig()) == {"scale": 0.4, "min_neighbors": 3, "min_size": 60,
+                                                   "scale_factor": 1.1, "cascade": "haarcascade_frontalface_alt2.xml"}
+    assert config_options("blazeface", RunConfig()) == {"model": "full", "grid": "auto", "scale": 0.4, "threads": 1}
     with pytest.raises(UsageError, match="unknown detector 'blaze'"):
         RunConfig(detector="blaze")

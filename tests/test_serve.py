@@ -34,11 +34,22 @@ def _record(i):
 
 
 @pytest.fixture
-def live():
-    state = LiveState(info={"model": "small.onnx", "source": "test"})
-    server = start_server(state, "127.0.0.1:0")
-    yield state, server
-    server.close()
+def serve():
+    """start(**LiveState options) → (state, server on a free loopback port); closed after the test."""
+    servers = []
+
+    def start(**options):
+        state = LiveState(info={"model": "small.onnx", "source": "test"}, **options)
+        servers.append(start_server(state, "127.0.0.1:0"))
+        return state, servers[-1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def live(serve):
+    return serve()
 
 
 def _get(url, headers=None, timeout=5):
@@ -165,10 +176,12 @@ def parse_metrics(text):
     return out
 
 
-def test_metrics_exposition(live, tmp_path):
-    state, server = live
-    for i in range(1, 21):
+def test_metrics_exposition(serve, tmp_path):
+    t = [1000.0]
+    state, server = serve(clock=lambda: t[0])
+    for i in range(1, 21):  # 20 frames at 8 fps
         state.publish(_jpeg(i), _record(i))
+        t[0] += 0.125
     state.count("decode_errors", 2)
     state.set_telemetry({"power_w": {"VDD_IN": 4.75, "VDD_CPU_GPU_CV": 1.5}, "temperature_c": {"GPU": 41.5},
                          "gpu_load": 0.37})
@@ -185,7 +198,7 @@ def test_metrics_exposition(live, tmp_path):
     assert m[("edge_power_watts", frozenset({("rail", "VDD_IN")}))] == 4.75
     assert m[("edge_gpu_load_ratio", frozenset())] == 0.37
     assert m[("edge_info", frozenset({("model", "small.onnx"), ("source", "test")}))] == 1
-    assert m[("edge_fps", frozenset())] >= 0
+    assert m[("edge_fps", frozenset())] == pytest.approx(8.0) == json.loads(_get(server.url + "status.json")[2])["fps"]
     promtool = shutil.which("promtool")
     if promtool:  # Debian's `prometheus` package; the parser above already checked the syntax
         r = subprocess.run([promtool, "check", "metrics"], input=body, stdout=subprocess.PIPE,

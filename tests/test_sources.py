@@ -21,7 +21,7 @@ def haar_faces(img):
 
 
 def matched(boxes, truth_faces, thr=0.5):
-    from edge.run.track import iou_matrix
+    from edge.detectors.boxes import iou_matrix
 
     if not len(truth_faces) or not len(boxes):
         return [False] * len(truth_faces)

@@ -3,15 +3,14 @@ paths, naming, stale engines), the ONNX reader the device uses, the build sequen
 10.x against a recording double of the documented API, and — on a GPU machine — a real build."""
 import json
 import os
-import sys
-import types
+import shutil
 
 import numpy as np
 import pytest
 
 from edge.backends.tensorrt.sidecar import make_fingerprint, read_sidecar, write_sidecar
 from edge.errors import InputError, UsageError
-from edge.meta import ModelMeta
+from edge.meta import DETECTOR_KEY, ModelMeta, detector_model_meta
 from edge.backends.tensorrt import build as tb
 from edge.backends.tensorrt import profile as tp
 from hardware import needs_tensorrt_gpu  # noqa: E402
@@ -209,194 +208,71 @@ def test_onnx_reader_matches_onnx_package(tmp_path, cli, teacher_ckpt):
 
 
 # ---------------------------------------------------------------- the build sequence, against a recording double
+# (tests/fakes.py: the builder API of one TensorRT generation; its parser reads the real ONNX's input)
 
-def fake_tensorrt(version, fast_fp16=True, fast_int8=True, calls=None, input_shape=(-1, 3, 128, 128)):
-    """A stand-in with only the API of one TensorRT generation: a call from the other generation fails.
-    Its parser "parses" any file into a network whose input has ``input_shape`` (-1: dynamic)."""
-    calls = calls if calls is not None else []
-    legacy = tb.api_plan(version).generation == "legacy"
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
+def _onnx(tmp_path, source=None):
+    """A copy of a real ONNX named mask.onnx (default: the bundled mask classifier, input [batch, 3, 128, 128])."""
+    from edge.zoo import MASK_MODEL
 
-    class Logger:
-        ERROR, WARNING, INFO, VERBOSE = range(4)
-
-        def __init__(self, severity):
-            calls.append(("logger", severity))
-
-    class Tensor:
-        name, shape = "input", tuple(input_shape)
-
-    class Network:
-        def get_input(self, i):
-            return Tensor()
-
-    class Profile:
-        def set_shape(self, name, *shapes):
-            calls.append(("profile", name) + shapes)
-
-    class Cache:
-        def serialize(self):
-            return b"timing-cache"
-
-    class Config:
-        int8_calibrator = None
-
-        def set_flag(self, flag):
-            calls.append(("flag", flag))
-
-        def add_optimization_profile(self, p):
-            calls.append(("add_profile",))
-
-        def set_calibration_profile(self, p):
-            calls.append(("calibration_profile",))
-
-        def create_timing_cache(self, data):
-            calls.append(("timing_cache_in", bytes(data)))
-            return Cache()
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            calls.append(("set_timing_cache", ignore_mismatch))
-
-        def get_timing_cache(self):
-            return Cache()
-
-    if legacy:
-        Config.max_workspace_size = property(lambda s: 0, lambda s, v: calls.append(("max_workspace_size", v)))
-    else:
-        Config.set_memory_pool_limit = lambda s, pool, n: calls.append(("set_memory_pool_limit", pool, n))
-
-    def run_calibrator(config):
-        cal = config.int8_calibrator
-        if cal is not None and cal.read_calibration_cache() is None:
-            n = 0
-            while cal.get_batch(["input"]) is not None:
-                n += 1
-            calls.append(("calibrated_batches", n, cal.get_batch_size()))
-            cal.write_calibration_cache(b"calibration-table")
-
-    class Builder:
-        platform_has_fast_fp16 = fast_fp16
-        platform_has_fast_int8 = fast_int8
-
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            calls.append(("create_network", flags))
-            return Network()
-
-        def create_builder_config(self):
-            return Config()
-
-        def create_optimization_profile(self):
-            return Profile()
-
-    class Engine:
-        def serialize(self):
-            return b"plan-" + version.encode()
-
-    if legacy:
-        def build_engine(self, network, config):
-            calls.append(("build_engine",))
-            run_calibrator(config)
-            return Engine()
-        Builder.build_engine = build_engine
-    else:
-        def build_serialized_network(self, network, config):
-            calls.append(("build_serialized_network",))
-            run_calibrator(config)
-            return b"plan-" + version.encode()
-        Builder.build_serialized_network = build_serialized_network
-
-    class Parser:
-        num_errors = 0
-
-        def __init__(self, network, logger):
-            pass
-
-        def parse(self, data):
-            calls.append(("parse", len(data)))
-            return True
-
-    class Calibrator:
-        def __init__(self):
-            pass
-
-    trt.Logger, trt.Builder, trt.OnnxParser, trt.IInt8EntropyCalibrator2 = Logger, Builder, Parser, Calibrator
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8")
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-    return trt, calls
-
-
-def fake_pycuda(gpu, cc, total):
-    pkg, drv, auto = (types.ModuleType(n) for n in ("pycuda", "pycuda.driver", "pycuda.autoinit"))
-
-    class Device:
-        def __init__(self, i):
-            pass
-
-        def name(self):
-            return gpu
-
-        def compute_capability(self):
-            return tuple(int(v) for v in cc.split("."))
-
-        def total_memory(self):
-            return total
-
-    drv.init = lambda: None
-    drv.Device = Device
-    drv.mem_alloc = lambda n: 1234
-    drv.memcpy_htod = lambda dst, src: None
-    pkg.driver, pkg.autoinit = drv, auto
-    return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.autoinit": auto}
-
-
-@pytest.fixture
-def device(monkeypatch):
-    def install(version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True, input_shape=(-1, 3, 128, 128)):
-        trt, calls = fake_tensorrt(version, fast_fp16, fast_int8, input_shape=input_shape)
-        monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        for name, mod in fake_pycuda(gpu, cc, total).items():
-            monkeypatch.setitem(sys.modules, name, mod)
-        return calls
-    return install
-
-
-def _onnx(tmp_path):
-    path = tmp_path / "mask.onnx"
-    path.write_bytes(b"\x08\x07" + b"not parsed by the double")
-    return str(path)
+    path = str(tmp_path / "mask.onnx")
+    shutil.copy(source or MASK_MODEL, path)
+    return path
 
 
 META = ModelMeta(arch="maskcnn", labels=("with_mask", "without_mask"), input_size=(128, 128))
 
 
 def test_build_sequence_tensorrt_8_2_on_a_nano(tmp_path, device):
-    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False).calls
     notes = []
-    r = tb.build_engine(_onnx(tmp_path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=notes.append)
+    onnx, tc = _onnx(tmp_path), str(tmp_path / "tc")
+    r = tb.build_engine(onnx, META, "auto", timing_cache=tc, echo=notes.append)
     assert os.path.basename(r["engine"]) == "mask.trt8.2.1.nvidia-tegra-x1-sm53.fp16.engine"
     assert open(r["engine"], "rb").read() == b"plan-8.2.1.8"
     names = [c[0] for c in calls]
-    assert ("create_network", 1) in calls  # EXPLICIT_BATCH flag
+    assert ("create_network", 1) in calls and ("parse", os.path.getsize(onnx)) in calls  # EXPLICIT_BATCH flag
     assert ("max_workspace_size", 256 * tb.MiB) in calls and "build_engine" in names
     assert ("flag", "FP16") in calls and ("flag", "INT8") not in calls
-    assert ("profile", "input", (1, 3, 128, 128), (4, 3, 128, 128), (16, 3, 128, 128)) in calls
-    assert ("timing_cache_in", b"") in calls and open(str(tmp_path / "tc"), "rb").read() == b"timing-cache"
+    # the ONNX's input [batch, 3, 128, 128]: batch 1/4/16 at its fixed 128x128
+    assert [c for c in calls if c[0] == "profile"] == [
+        ("profile", "input", (1, 3, 128, 128), (4, 3, 128, 128), (16, 3, 128, 128))]
+    # no timing cache file yet: the build starts from an empty cache and saves what TensorRT serialized
+    assert ("timing_cache_in", b"") in calls and ("set_timing_cache", False) in calls
+    assert open(tc, "rb").read() == b"timing-cache"
     meta, fp, side = read_sidecar(r["engine"])
     assert meta == META and fp["precision"] == "fp16" and fp["gpu"] == "NVIDIA Tegra X1"
     assert side["build"]["api"] == "legacy" and side["build"]["profile"] == [1, 4, 16]
-    # second run: up to date, reused; the timing cache was read back
-    again = tb.build_engine(_onnx(tmp_path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=notes.append)
+    # second run: up to date, reused; nothing is parsed or built, and the timing cache is neither read nor rewritten
+    n, inode = len(calls), os.stat(tc).st_ino
+    again = tb.build_engine(onnx, META, "auto", timing_cache=tc, echo=notes.append)
     assert again["action"] == "reuse" and "reusing it" in notes[-1]
+    assert [c for c in calls[n:] if c[0] != "logger"] == [] and os.stat(tc).st_ino == inode
+    # a rebuild (--force) hands the saved timing cache to TensorRT, then saves the new one in its place
+    forced = tb.build_engine(onnx, META, "auto", timing_cache=tc, echo=notes.append, force=True)
+    assert forced["action"] == "rebuild" and "rebuilding" in notes[-2] and "--force" in notes[-2]
+    assert [c for c in calls[n:] if c[0] == "timing_cache_in"] == [("timing_cache_in", b"timing-cache")]
+    assert os.stat(tc).st_ino != inode and open(tc, "rb").read() == b"timing-cache"
 
 
-DET_RECORD = json.dumps({"name": "full", "layout": {"input_size": 192, "strides": [4], "per_cell": [1],
-                                                     "input_multiple": 32},
-                         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]})
+def test_build_of_a_file_that_is_not_onnx_names_the_parser_error(tmp_path, device):
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3").calls
+    path = tmp_path / "mask.onnx"
+    path.write_bytes(b"\x08\x07" + b"not an ONNX model")
+    with pytest.raises(InputError, match=r"TensorRT 8.2.1.8 cannot parse '.*mask.onnx': failed to parse the ONNX"):
+        tb.build_engine(str(path), META, "auto", timing_cache=str(tmp_path / "tc"), echo=print)
+    assert "build_engine" not in [c[0] for c in calls] and not os.path.exists(str(tmp_path / "tc"))
+
+
+def _full():
+    """(path, detector record) of the bundled full-range BlazeFace: input ["N", 3, "H", "W"], 192 px square."""
+    from edge.backends.tensorrt.onnx_props import read_onnx
+    from edge.detectors.blazeface import model_path
+
+    path = model_path("full")
+    return path, read_onnx(path)[0][DETECTOR_KEY]
+
+
+FULL, DET_RECORD = _full()
 
 
 @pytest.mark.parametrize("version,generation", [("8.2.1.8", "legacy"), ("10.3.0.30", "v10")])
@@ -407,14 +283,12 @@ DET_RECORD = json.dumps({"name": "full", "layout": {"input_size": 192, "strides"
 ])
 def test_build_sequence_for_a_detector_with_dynamic_height_width(tmp_path, device, version, generation, kwargs,
                                                                  profile, shapes):
-    """A detector ONNX whose parsed input is (-1, 3, -1, -1) gets a profile over batch, height and width;
+    """The bundled BlazeFace (parsed input (-1, 3, -1, -1)) gets a profile over batch, height and width;
     the sidecar records it (batch profile and full input shapes)."""
-    from edge.backends.base import detector_model_meta
-
-    calls = device(version, "NVIDIA Tegra X1", "5.3", input_shape=(-1, 3, -1, -1))
+    calls = device(version, "NVIDIA Tegra X1", "5.3").calls
     meta = detector_model_meta(DET_RECORD, "test")
     notes = []
-    r = tb.build_engine(_onnx(tmp_path), meta, "fp16", timing_cache=str(tmp_path / "tc"), echo=notes.append,
+    r = tb.build_engine(_onnx(tmp_path, FULL), meta, "fp16", timing_cache=str(tmp_path / "tc"), echo=notes.append,
                         detector_record=DET_RECORD, **kwargs)
     assert [c for c in calls if c[0] == "profile"] == [("profile", "input") + tuple(tuple(s) for s in shapes)]
     assert r["profile"] == profile and r["input_shapes"] == dict(zip(("min", "opt", "max"), shapes))
@@ -424,25 +298,26 @@ def test_build_sequence_for_a_detector_with_dynamic_height_width(tmp_path, devic
     assert side["build"]["input_shapes"] == r["input_shapes"] and side["detector"] == DET_RECORD
 
 
-@pytest.mark.parametrize("input_shape,record,kwargs,error,message", [
-    ((-1, 3, -1, -1), None, {}, InputError, r"takes input input of shape \[-1, 3, -1, -1\] with a dynamic "
-                                            r"height/width; a classifier engine runs at its fixed input size"),
-    ((-1, 3, 192, 192), DET_RECORD, {"max_input": (448, 768)}, UsageError,
+@pytest.mark.parametrize("square,record,kwargs,error,message", [
+    (False, None, {}, InputError, r"takes input input of shape \[-1, 3, -1, -1\] with a dynamic "
+                                  r"height/width; a classifier engine runs at its fixed input size"),
+    (True, DET_RECORD, {"max_input": (448, 768)}, UsageError,
      r"--opt-input/--max-input set the height/width range of a detector whose ONNX input has a dynamic "
      r"height/width; '.*mask.onnx' takes \[-1, 3, 192, 192\]"),
-    ((-1, 3, -1, -1), DET_RECORD, {"max_input": (450, 768)}, UsageError, r"multiples of 32"),
+    (False, DET_RECORD, {"max_input": (450, 768)}, UsageError, r"multiples of 32"),
 ])
-def test_build_refuses_dynamic_height_width_it_cannot_use(tmp_path, device, input_shape, record, kwargs, error,
-                                                          message):
-    device("10.3.0.30", "Orin", "8.7", input_shape=input_shape)
+def test_build_refuses_dynamic_height_width_it_cannot_use(tmp_path, device, square_blazeface, square, record, kwargs,
+                                                          error, message):
+    """BlazeFace (["N", 3, "H", "W"]) as a classifier or with a bad --max-input; its 192x192 copy with --max-input."""
+    device("10.3.0.30", "Orin", "8.7")
     with pytest.raises(error, match=message):
-        tb.build_engine(_onnx(tmp_path), META, "fp16", timing_cache=str(tmp_path / "tc"), echo=print,
-                        detector_record=record, **kwargs)
+        tb.build_engine(_onnx(tmp_path, square_blazeface if square else FULL), META, "fp16",
+                        timing_cache=str(tmp_path / "tc"), echo=print, detector_record=record, **kwargs)
     assert not [p for p in os.listdir(str(tmp_path)) if p.endswith(".engine")]
 
 
 def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):
-    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False)
+    calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False).calls
     notes = []
     r = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], timing_cache=str(tmp_path / "tc"),
                         echo=notes.append)
@@ -453,7 +328,7 @@ def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):
 def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face_crops):
     from edge.backends.tensorrt import calibration
 
-    calls = device("10.3.0.30", "Orin", "8.7", total=8 * 2 ** 30)
+    calls = device("10.3.0.30", "Orin", "8.7", total=8 * 2 ** 30).calls
     for i, crop in enumerate(face_crops[:10]):
         import cv2
         cv2.imwrite(str(tmp_path / "{}.png".format(i)), crop)

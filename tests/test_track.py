@@ -1,29 +1,10 @@
-"""The light tracker between detections: IoU matching, flow-driven boxes on moving real faces."""
+"""The light tracker between detections: flow-driven boxes on moving real faces (its IoU matching: test_boxes)."""
 import numpy as np
 import pytest
 
 from edge.detectors import create_detector
-from edge.run.track import BoxTracker, greedy_match, iou_matrix, shift_box
-
-
-@pytest.mark.parametrize("a,b,expected", [
-    ([[0, 0, 10, 10]], [[0, 0, 10, 10]], [[1.0]]),
-    ([[0, 0, 10, 10]], [[5, 0, 15, 10]], [[1 / 3]]),
-    ([[0, 0, 10, 10]], [[20, 20, 30, 30], [0, 0, 10, 5]], [[0.0, 0.5]]),
-    (np.zeros((0, 4)), [[0, 0, 1, 1]], np.zeros((0, 1))),
-])
-def test_iou_matrix(a, b, expected):
-    np.testing.assert_allclose(iou_matrix(a, b), np.array(expected, np.float32), atol=1e-6)
-
-
-@pytest.mark.parametrize("iou,thr,pairs", [
-    ([[0.9, 0.8], [0.85, 0.1]], 0.3, [(0, 0)]),
-    ([[0.9, 0.8], [0.85, 0.4]], 0.3, [(0, 0), (1, 1)]),
-    ([[0.2]], 0.3, []),
-    (np.zeros((0, 2)), 0.3, []),
-])
-def test_greedy_match(iou, thr, pairs):
-    assert greedy_match(np.array(iou, np.float32), thr) == pairs
+from edge.detectors.boxes import iou_matrix
+from edge.run.track import BoxTracker, shift_box
 
 
 @pytest.mark.parametrize("box,dx,dy,expected", [

@@ -9,7 +9,8 @@ A detector model (no classifier metadata; an ``edge.detector`` record instead) l
 
 ``auto`` order by file type: ``.engine``/``.plan`` → tensorrt; ``.onnx`` → onnxruntime
 (TensorRT EP, CUDA EP, CPU); ``.pt``/``.ts`` → pytorch. Backend modules import their runtime
-(tensorrt, onnxruntime, torch) inside ``load``, so this package imports anywhere.
+(tensorrt, onnxruntime, torch) inside ``load``, so this package imports anywhere. A ``.pt``/``.pth``
+checkpoint is host-only (``edge.backends.pytorch``): on a Jetson ``auto`` refuses it, naming the fix.
 
 A backend spec may name a device after a colon: ``onnxruntime:cpu``, ``onnxruntime:cuda``,
 ``onnxruntime:tensorrt`` (force one execution provider), ``pytorch:cpu``, ``pytorch:cuda``.
@@ -54,6 +55,15 @@ def candidates(path: str):
     return BY_SUFFIX[suffix]
 
 
+def _refuse_checkpoint_on_device(path: str) -> None:
+    """The device side does not pick the host-only checkpoint reader by itself."""
+    from edge.backends.pytorch import CheckpointIsHostOnly, is_checkpoint
+    from edge.files import is_jetson
+
+    if is_checkpoint(path) and is_jetson():
+        raise CheckpointIsHostOnly(path, "this is a Jetson; `--backend pytorch` forces the host reader")
+
+
 def parse_backend(spec: str) -> Tuple[str, str]:
     """``"onnxruntime:cpu"`` → ("onnxruntime", "cpu"); ``"auto"`` → ("auto", "")."""
     name, _, device = spec.strip().partition(":")
@@ -80,5 +90,8 @@ def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverr
         options["device"] = device
     if check_kind(kind) != "classifier":
         options["kind"] = kind
-    name = candidates(path)[0] if name == "auto" else name
+    if name == "auto":
+        name = candidates(path)[0]
+        if name == "pytorch":
+            _refuse_checkpoint_on_device(path)
     return backend_class(name).load(path, overrides=overrides, options=options)

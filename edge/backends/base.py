@@ -4,7 +4,6 @@
 (a detector: every output, in model order, unchecked). A model without classifier metadata is
 loaded with ``kind="detector"``: its input comes from its ``edge.detector`` record instead.
 """
-import json
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -14,20 +13,6 @@ from edge.meta import ModelMeta
 
 
 KINDS = ("classifier", "detector")
-DETECTOR_KEY = "edge.detector"  # JSON record of a detector model (see edge.detectors.blazeface.DetectorMeta)
-
-
-def detector_model_meta(record: str, source: str) -> ModelMeta:
-    """How to feed a detector (square input size, channel order, mean/std) from its ``edge.detector`` JSON."""
-    try:
-        d = json.loads(record)
-        size = int(d["layout"]["input_size"])
-        return ModelMeta(arch="", labels=("face",), input_size=(size, size),
-                         channel_order=str(d.get("channel_order", "RGB")), mean=tuple(d["mean"]),
-                         std=tuple(d["std"]), variant=str(d.get("name", "")))
-    except (ValueError, KeyError, TypeError) as e:
-        raise InputError("{}: expected a JSON detector record in '{}', found one that does not parse "
-                         "({}: {})".format(source, DETECTOR_KEY, type(e).__name__, e)) from None
 
 
 def check_kind(kind: str) -> str:
@@ -37,18 +22,27 @@ def check_kind(kind: str) -> str:
 
 
 class MetaOverrides(dict):
-    """User-supplied metadata for a model that carries none (``--labels``, ``--input-size``, ...).
+    """User-supplied metadata for a model (``--labels``, ``--input-size``, ``--channel-order``, ...): keys
+    are ModelMeta field names; values replace what the model file says (the one place they are applied,
+    for every backend and for ``edge export``).
 
-    Keys are ModelMeta field names; values replace what the model file says.
+    A new channel order brings the default mean/std for its channel count unless those are given too; a
+    model without metadata needs at least labels and input size.
     """
 
     def apply(self, meta: Optional[ModelMeta], source: str) -> ModelMeta:
+        changes = dict(self)
+        order = changes.get("channel_order")
+        if order is not None and (meta is None or order != meta.channel_order):
+            n = 1 if order == "GRAY" else 3
+            changes.setdefault("mean", (0.5,) * n)
+            changes.setdefault("std", (0.5,) * n)
         if meta is None:
             if "labels" not in self or "input_size" not in self:
                 raise InputError("{} carries no edge metadata; give at least --labels and --input-size".format(
                     source))
-            return ModelMeta(arch="", **self)
-        return meta.replace(**self) if self else meta
+            return ModelMeta(arch="", **changes)
+        return meta.replace(**changes) if changes else meta
 
 
 class Backend:

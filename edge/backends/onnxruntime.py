@@ -9,9 +9,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from edge.backends.base import DETECTOR_KEY, Backend, MetaOverrides, detector_model_meta, run_planned, run_planned_many
+from edge.backends.base import Backend, MetaOverrides, run_planned, run_planned_many
 from edge.errors import InputError, MissingDependency, require
-from edge.meta import ModelMeta
+from edge.meta import DETECTOR_KEY, ModelMeta, detector_model_meta
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 DEVICE_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",

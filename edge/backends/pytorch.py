@@ -1,20 +1,60 @@
 """PyTorch backend: edge checkpoints (.pt) and TorchScript files (.ts), on CUDA when available.
 
+A checkpoint is host-only: rebuilding its network takes the architectures in the host package
+``models``, which the device side never imports on its own. Without it (and on a Jetson, under
+``--backend auto``) a ``.pt`` is one clear error naming the fix: export it to ONNX on the host.
+
 A TorchScript file may carry its ModelMeta JSON as the extra file ``edge.meta``
 (``torch.jit.save(m, path, _extra_files={"edge.meta": meta.to_json()})``); without it, give
 ``--labels``/``--input-size``. A detector in TorchScript carries its ``edge.detector`` record the same
 way (extra file ``edge.detector``) and loads with ``kind="detector"``.
 """
-from typing import Dict, List, Optional
+import os
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from edge.backends.base import DETECTOR_KEY, Backend, MetaOverrides, detector_model_meta
-from edge.errors import HardwareError, InputError, require
-from edge.meta import ONNX_KEY, ModelMeta
+from edge.backends.base import Backend, MetaOverrides
+from edge.errors import EdgeError, HardwareError, InputError, MissingDependency, require
+from edge.meta import DETECTOR_KEY, ONNX_KEY, ModelMeta, detector_model_meta
 
 # TorchScript archives carry edge metadata as an extra file of this name (``_extra_files``), if at all
 TORCHSCRIPT_META = ONNX_KEY
+HOST_PACKAGE = "models"  # the architectures that rebuild a checkpoint's network
+
+
+class CheckpointIsHostOnly(MissingDependency):
+    """A ``.pt`` checkpoint where the host package ``models`` is not used (exit code 4, like any
+    missing dependency); the message names the fix."""
+
+    def __init__(self, path: str, why: str):
+        name = os.path.basename(path)
+        EdgeError.__init__(self, "'{}' is an edge checkpoint, which only the host side reads ({}); export it to "
+                                 "ONNX there (`edge export {}`) and run the .onnx here".format(name, why, name))
+        self.module, self.package = HOST_PACKAGE, "edge-jetson[host]"
+
+
+def is_checkpoint(path: str) -> bool:
+    """Not TorchScript: an edge checkpoint (.pt/.pth), which needs ``models`` to rebuild its network."""
+    return not path.endswith(".ts")
+
+
+def host_package_installed() -> bool:
+    """Whether ``models`` can be found (without importing it: that would import torch)."""
+    import importlib.util
+
+    return importlib.util.find_spec(HOST_PACKAGE) is not None
+
+
+def checkpoint_reader(path: str) -> Callable:
+    """``models.checkpoint.load_checkpoint``, or CheckpointIsHostOnly when ``models`` cannot be imported."""
+    try:
+        from models.checkpoint import load_checkpoint
+    except ImportError as e:
+        if not (getattr(e, "name", None) or HOST_PACKAGE).startswith(HOST_PACKAGE):
+            raise  # torch or one of its parts: require() has reported torch itself already
+        raise CheckpointIsHostOnly(path, "the package '{}' is not importable here".format(HOST_PACKAGE)) from None
+    return load_checkpoint
 
 
 class PyTorchBackend(Backend):
@@ -26,8 +66,10 @@ class PyTorchBackend(Backend):
 
     @classmethod
     def load(cls, path: str, overrides: Optional[MetaOverrides] = None, options: Optional[Dict] = None):
-        torch = require("torch", "torch", "running .pt/.ts models")
         options = options or {}
+        if is_checkpoint(path) and options.get("kind") != "detector" and not host_package_installed():
+            raise CheckpointIsHostOnly(path, "the package '{}' is not installed here".format(HOST_PACKAGE))
+        torch = require("torch", "torch", "running .pt/.ts models")
         device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise InputError("expected a PyTorch device cpu or cuda, found '{}'".format(device))
@@ -37,7 +79,7 @@ class PyTorchBackend(Backend):
         if options.get("threads"):
             torch.set_num_threads(int(options["threads"]))
         detector = options.get("kind") == "detector"
-        if detector and not path.endswith(".ts"):
+        if detector and is_checkpoint(path):
             raise InputError("'{}': a detector runs in PyTorch as TorchScript (.ts) carrying an '{}' extra file, "
                              "found a checkpoint".format(path, DETECTOR_KEY))
         record = None
@@ -59,9 +101,7 @@ class PyTorchBackend(Backend):
                 meta = ModelMeta.from_json(text, "TorchScript '{}'".format(path)) if text else None
                 meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         else:
-            from models.checkpoint import load_checkpoint
-
-            model, meta = load_checkpoint(path, trust=bool(options.get("trust")))
+            model, meta = checkpoint_reader(path)(path, trust=bool(options.get("trust")))
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         backend = cls(model.to(device).eval(), meta, path, device)
         warm = np.zeros((1, meta.channels) + tuple(meta.input_size), np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.errors import InputError, UsageError
 from edge.timing import summarize
-from edge.run.track import iou_matrix
+from edge.detectors.boxes import as_boxes, greedy_match, iou_matrix
 
 SCHEMA = "edge.bench.latency-detectors/1"
 
@@ -65,14 +65,15 @@ def load_truth(path: str) -> Dict[int, List[Mapping[str, Any]]]:
 
 
 def match(boxes: np.ndarray, faces: Sequence[Mapping[str, Any]], iou: float = 0.4) -> Tuple[List[bool], int]:
-    """(found per true face, false positives): a face is found when a box overlaps it by IoU ≥ ``iou``;
-    a box that overlaps no face by that much is a false positive."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    truth = np.asarray([f["box"] for f in faces], np.float32).reshape(-1, 4)
-    o = iou_matrix(truth, boxes)
-    found = [bool(o.shape[1]) and bool(o[i].max() >= iou) for i in range(len(truth))]
-    false = int((o.max(0) < iou).sum()) if len(truth) else len(boxes)
-    return found, false
+    """(found per true face, false positives), one to one: pairs of a box and a face ("box" xyxy) with
+    IoU ≥ ``iou`` are taken best first, each box and each face at most once; every box left over is a
+    false positive (a second box on a found face too). ``bench/detectors.py`` scores with this as well."""
+    boxes = as_boxes(boxes)
+    pairs = greedy_match(iou_matrix([f["box"] for f in faces], boxes), iou)
+    found = [False] * len(faces)
+    for face, _ in pairs:
+        found[face] = True
+    return found, len(boxes) - len(pairs)
 
 
 def rotation(n: int, index: int) -> List[int]:

@@ -47,6 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from edge.errors import InputError
+from edge.files import jetson_model, write_atomic
 from edge.timing import summarize
 
 SCHEMA = "edge.bench/1"
@@ -197,15 +198,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def jetson_model() -> Optional[str]:
-    try:
-        with open("/proc/device-tree/model") as f:
-            model = f.read().strip("\x00\n ")
-        return model if "jetson" in model.lower() else None
-    except OSError:
-        return None
-
-
 def gpu_name() -> Optional[str]:
     """The CUDA GPU torch or pycuda sees (only if already imported: never loads a GPU stack for this)."""
     torch = sys.modules.get("torch")
@@ -254,21 +246,12 @@ def to_csv(results: List[Dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_text(path: str, text: str) -> str:
-    """Write atomically: a temp file beside ``path``, then ``os.replace``."""
-    tmp = "{}.tmp{}".format(path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def write_report(report: Dict[str, Any], out_dir: str, plots: bool = True) -> List[str]:
     """bench.json, bench.csv and (``plots``) the three PNGs into ``out_dir``; returns the paths."""
     validate_report(report)
     os.makedirs(out_dir, exist_ok=True)
-    paths = [write_text(os.path.join(out_dir, "bench.json"), json.dumps(report, indent=2) + "\n"),
-             write_text(os.path.join(out_dir, "bench.csv"), to_csv(report["results"]))]
+    paths = [write_atomic(os.path.join(out_dir, "bench.json"), json.dumps(report, indent=2) + "\n"),
+             write_atomic(os.path.join(out_dir, "bench.csv"), to_csv(report["results"]))]
     if plots:
         from edge.bench.plots import write_plots
 

@@ -1,9 +1,11 @@
 """Benchmark plots (matplotlib, Agg: no display needed): latency comparison, speed-up over the first
-model, latency distribution. Each is written atomically (temp file, then ``os.replace``)."""
+model, latency distribution. Each is written atomically (``edge.files.atomic_path``)."""
 import os
 from typing import Any, Dict, List
 
 import numpy as np
+
+from edge.files import atomic_path
 
 PLOTS = ("latency.png", "speedup.png", "latency_box.png")
 
@@ -18,9 +20,8 @@ def _pyplot():
 
 
 def _save(fig, path: str) -> str:
-    tmp = "{}.tmp{}".format(path, os.getpid())
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     return path
 
 

@@ -8,10 +8,6 @@ import typer
 from edge.commands import model_options
 
 
-def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
-
-
 def bench(
     models: List[str] = typer.Argument(..., metavar="MODEL...", help="Model files to compare (.pt, .ts, .onnx, .engine/.plan); the "
                                                  "first is the baseline for speed-ups."),
@@ -89,32 +85,35 @@ def bench(
     typer.echo("wrote " + ", ".join(paths))
 
 
-def print_report(report) -> None:
+def print_report(report, console=None) -> None:
+    """The results table (split over several when the terminal is narrow), then the wrapper overheads."""
     from rich.console import Console
-    from rich.table import Table
+
+    from edge.commands.tables import fit_tables
 
     with_acc = any(r["accuracy"] is not None for r in report["results"])
-    t = Table(title="edge bench: latency in ms ({} timed calls each, {} warm-up)".format(
-        report["settings"]["runs"], report["settings"]["warmup"]))
-    for col in ("model", "batch", "min", "median", "mean", "p90", "p95", "p99", "per item", "items/s", "speed-up",
-                "vs first") + (("accuracy",) if with_acc else ()):
-        t.add_column(col, justify="left" if col == "model" else "right")
+    headers = ["model", "batch", "min", "median", "mean", "p90", "p95", "p99", "per item", "items/s", "speed-up",
+               "vs first"] + (["accuracy"] if with_acc else [])
+    rows = []
     for r in report["results"]:
         cells = [r["label"], str(r["batch"])] + ["{:.3f}".format(r[k]) for k in (
             "min_ms", "median_ms", "mean_ms", "p90_ms", "p95_ms", "p99_ms", "per_item_ms")]
         cells += ["{:.1f}".format(r["throughput"]), "{:.2f}×".format(r["speedup"]), "{:.3f}".format(r["vs_baseline"])]
         if with_acc:
             cells.append("" if r["accuracy"] is None else "{:.2%}".format(r["accuracy"]))
-        t.add_row(*cells)
+        rows.append(cells)
     env = report["environment"]
     tele = env["telemetry"]
-    t.caption = "{} · {} · {} cores · load {} · {}".format(
+    caption = "{} · {} · {} cores · load {} · {}".format(
         env["host"], env["cpu"], env["cpu_count"], env["load_avg"],
         "jtop: {} {} mW mean".format(tele.get("nvpmodel"), (tele.get("power_mw") or {}).get("mean"))
         if tele.get("available") else "telemetry: " + tele.get("reason", "n/a"))
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(t)
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
+    title = "edge bench: latency in ms ({} timed calls each, {} warm-up)".format(
+        report["settings"]["runs"], report["settings"]["warmup"])
+    for table in fit_tables(title, headers, rows, console.width, keys=2, caption=caption):
+        console.print(table)
     for m in report["models"]:
         if m["overhead"]:
             console.print("{}: wrapper overhead over bare session.run: {}".format(m["label"], ", ".join(
-                "batch {} {:+.2f}%".format(b, o["overhead_pct"]) for b, o in m["overhead"].items())))
+                "batch {} {:+.2f}%".format(b, o["overhead_pct"]) for b, o in m["overhead"].items())), markup=False)

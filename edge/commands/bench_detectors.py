@@ -7,10 +7,6 @@ from typing import List
 import typer
 
 
-def register(app: typer.Typer) -> None:
-    app.command("bench-detectors")(bench_detectors)
-
-
 def bench_detectors(
     detector: List[str] = typer.Option(["haar", "blazeface"], "--detector", "-d",
                                        help="A detector to time, NAME[:option=value,...]; repeat for several "
@@ -69,37 +65,39 @@ def bench_detectors(
     if out:
         from edge.bench.latency import environment
 
+        from edge.files import write_atomic
+
         report["environment"] = environment()
-        tmp = out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=2)
-        os.replace(tmp, out)
+        write_atomic(out, json.dumps(report, indent=2))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         print_report(report)
 
 
-def print_report(report) -> None:
+def print_report(report, console=None) -> None:
+    """The detectors table (split over several when the terminal is narrow)."""
     from rich.console import Console
-    from rich.table import Table
+
+    from edge.commands.tables import fit_tables
 
     rows = report["detectors"]
     labels = sorted({k for r in rows for k in r.get("recall", {})})
-    t = Table(title="edge bench-detectors: ms per frame over {} frames, interleaved".format(report["frames"]))
-    for col in ["detector", "runs on", "mean", "p50", "p95", "× first"] + ["recall " + x for x in labels] + (
-            ["FP/100 frames"] if labels else []):
-        t.add_column(col, justify="left" if col in ("detector", "runs on") else "right")
+    headers = ["detector", "runs on", "mean", "p50", "p95", "× first"] + ["recall " + x for x in labels] + (
+        ["FP/100 frames"] if labels else [])
+    cells = []
     for r in rows:
         info = r["info"]
         where = " ".join(str(info[k]) for k in ("model", "cascade", "device") if info.get(k))
-        cells = [r["label"], where] + ["{:.2f}".format(r["ms"][k]) for k in ("mean", "p50", "p95")]
-        cells.append("{:.3f}".format(r["ratio"]))
-        cells += ["{:.1%}".format(r["recall"][x]) if x in r.get("recall", {}) else "" for x in labels]
+        row = [r["label"], where] + ["{:.2f}".format(r["ms"][k]) for k in ("mean", "p50", "p95")]
+        row.append("{:.3f}".format(r["ratio"]))
+        row += ["{:.1%}".format(r["recall"][x]) if x in r.get("recall", {}) else "" for x in labels]
         if labels:
-            cells.append("{:.1f}".format(r["false_per_100_frames"]))
-        t.add_row(*cells)
-    if labels:
-        t.caption = "recall at IoU ≥ {} against {} ({} frames)".format(report["iou"], report.get("truth"),
-                                                                       report["scored_frames"])
-    Console(width=None if sys.stdout.isatty() else 160).print(t)
+            row.append("{:.1f}".format(r["false_per_100_frames"]))
+        cells.append(row)
+    caption = "recall at IoU ≥ {} against {} ({} frames)".format(report["iou"], report.get("truth"),
+                                                                 report["scored_frames"]) if labels else None
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    title = "edge bench-detectors: ms per frame over {} frames, interleaved".format(report["frames"])
+    for table in fit_tables(title, headers, cells, console.width, keys=2, text=2, caption=caption):
+        console.print(table)

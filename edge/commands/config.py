@@ -7,7 +7,7 @@ import typer
 config_app = typer.Typer(help="Config files: check one and print the effective settings.", no_args_is_help=True)
 
 # The dataclass `edge config show` reads by default: the run config (`edge run --config FILE`).
-DEFAULT_SCHEMA = "edge.run.loop:RunConfig"
+DEFAULT_SCHEMA = "edge.run.config:RunConfig"
 
 
 def register(app: typer.Typer) -> None:

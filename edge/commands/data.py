@@ -7,10 +7,6 @@ data_app = typer.Typer(help="Datasets: synthesize a face-mask set from real face
                        no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(data_app, name="data")
-
-
 @data_app.command("synth")
 def synth(
     out: str = typer.Argument(..., help="Folder to create (with_mask/, without_mask/, SOURCES.json)."),

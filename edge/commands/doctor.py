@@ -2,10 +2,6 @@
 import typer
 
 
-def register(app: typer.Typer) -> None:
-    app.command("doctor")(doctor)
-
-
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the checks and the probed facts as JSON."),
     path: str = typer.Option(".", "--path", help="Directory whose free disk space to check (logs, engines)."),

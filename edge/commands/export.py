@@ -1,9 +1,11 @@
 """``edge export MODEL``: checkpoint → validated ONNX (→ INT8 QDQ ONNX) (→ TensorRT engine on the device)."""
 import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import typer
+
+from edge.commands import model_options
 
 EPILOG = """Examples:
 
@@ -14,12 +16,9 @@ EPILOG = """Examples:
   edge export runs/small.pt --int8 --calib data/train --data data/test
   edge export small.onnx --engine        # on the Jetson: FP16 engine
   edge export small.onnx --engine --int8 --calib data/calib
-  edge export edge/zoo/blazeface/face_detection_full_range.onnx --engine   # the face detector, FP16
+  # the face detector, FP16:
+  edge export edge/zoo/blazeface/face_detection_full_range.onnx --engine
 """
-
-
-def register(app: typer.Typer) -> None:
-    app.command("export", epilog=EPILOG)(export)
 
 
 def export(
@@ -33,12 +32,9 @@ def export(
                                                       "files you trust."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of a bare state dict (a registered "
                                                             "name: teacher, medium, small, maskcnn)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Class names, comma-separated or a text file "
-                                                                "with one per line; needed for TorchScript files."),
-    input_size: Optional[str] = typer.Option(None, "--input-size", help="Model input H or HxW (e.g. 128 or "
-                                                                        "96x64) for files without metadata."),
-    channel_order: Optional[str] = typer.Option(None, "--channel-order", help="RGB, BGR or GRAY, for files "
-                                                                              "without metadata (default: RGB)."),
+    labels: Optional[str] = model_options.labels_option(),
+    input_size: Optional[str] = model_options.input_size_option(),
+    channel_order: Optional[str] = model_options.channel_order_option(),
     batch: Optional[int] = typer.Option(None, "--batch", help="Static batch size; default: a dynamic batch axis."),
     opset: int = typer.Option(13, "--opset", help="ONNX opset; 13 is the newest TensorRT 8.2 (Jetson Nano, "
                                                   "JetPack 4.6) parses fully."),
@@ -102,7 +98,9 @@ def export(
         raise UsageError("expected at most one of --fp16, --fp32, --int8 for the engine")
     if int8 and not calib and not (engine and model.lower().endswith(".onnx") and _is_qdq(model)):
         raise UsageError("--int8 needs calibration images: --calib DIR (an ImageFolder or a folder of images)")
-    opt_hw, max_hw = parse_input_size(opt_input, "--opt-input"), parse_input_size(max_input, "--max-input")
+    flags = model_options.overrides(labels, input_size, channel_order=channel_order)
+    opt_hw, max_hw = (model_options.parse_size(text, flag) if text else None
+                      for text, flag in ((opt_input, "--opt-input"), (max_input, "--max-input")))
     _check_early(calib if int8 else None, calib_size, data if int8 and not engine else None, engine)
     report = {}  # type: Dict
     if model.lower().endswith(".onnx"):
@@ -115,8 +113,8 @@ def export(
                              "a TensorRT engine".format(model))
     else:
         onnx_path = output or os.path.splitext(model)[0] + ".onnx"
-        report["onnx"] = export_checkpoint(model, onnx_path, trust, arch, labels, input_size, channel_order,
-                                           batch, opset, simplify, parity_data, atol, rtol)
+        report["onnx"] = export_checkpoint(model, onnx_path, trust, arch, flags, batch, opset, simplify,
+                                           parity_data, atol, rtol)
         _show(report["onnx"], as_json, print_onnx)
     if int8 and not engine:
         is_onnx = model.lower().endswith(".onnx")
@@ -126,41 +124,13 @@ def export(
     if engine:
         precision = "int8" if int8 else "fp16" if fp16 else "fp32" if fp32 else "auto"
         report["engine"] = build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch,
-                                 workspace, timing_cache, trt_log, force, labels, input_size,
-                                 opt_hw, max_hw)
+                                 workspace, timing_cache, trt_log, force, flags, opt_hw, max_hw)
         _show(report["engine"], as_json, print_engine)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
 
 
-def parse_input_size(text: Optional[str], flag: str = "--input-size") -> Optional[Tuple[int, int]]:
-    """'128' → (128, 128); '96x64' → (96, 64) (height × width)."""
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise _usage("expected {} H or HxW (e.g. 128 or 96x64), found '{}'".format(flag, text))
-    return values
-
-
-def parse_labels(text: Optional[str]) -> Optional[Tuple[str, ...]]:
-    """'cat,dog' → ('cat', 'dog'); a path to a text file → one label per line."""
-    if text is None:
-        return None
-    if os.path.isfile(text):
-        with open(text) as f:
-            labels = [line.strip() for line in f if line.strip()]
-    else:
-        labels = [s.strip() for s in text.split(",") if s.strip()]
-    if not labels:
-        raise _usage("expected --labels a,b,... or a file with one label per line, found '{}'".format(text))
-    return tuple(labels)
+export.epilog = EPILOG
 
 
 def _check_early(calib, calib_size, data, engine) -> None:
@@ -176,12 +146,6 @@ def _check_early(calib, calib_size, data, engine) -> None:
         require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
 
 
-def _usage(message):
-    from edge.errors import UsageError
-
-    return UsageError(message)
-
-
 def _is_qdq(path: str) -> bool:
     from edge.backends.tensorrt.onnx_props import read_onnx
 
@@ -193,8 +157,9 @@ def _show(part, as_json, printer):
         printer(part)
 
 
-def export_checkpoint(model, out, trust, arch, labels, input_size, channel_order, batch, opset, simplify,
-                      parity_data, atol, rtol) -> Dict:
+def export_checkpoint(model, out, trust, arch, flags, batch, opset, simplify, parity_data, atol, rtol) -> Dict:
+    """The parity-gated ONNX of a checkpoint; ``flags``: MetaOverrides of --labels, --input-size,
+    --channel-order (``model_options.overrides``)."""
     from edge.errors import require
 
     require("torch", "torch", "edge export")
@@ -203,21 +168,10 @@ def export_checkpoint(model, out, trust, arch, labels, input_size, channel_order
     from export.onnx_export import export_onnx
     from export.source import load_source
 
-    net, meta = load_source(model, trust=trust, arch=arch, labels=parse_labels(labels),
-                            input_size=parse_input_size(input_size), channel_order=_order(channel_order))
+    net, meta = load_source(model, trust=trust, arch=arch, labels=flags.get("labels"),
+                            input_size=flags.get("input_size"), channel_order=flags.get("channel_order"))
     return export_onnx(net, meta, out, batch=batch, opset=opset, simplify=simplify, parity_data=parity_data,
                        atol=atol, rtol=rtol)
-
-
-def _order(text):
-    from edge.errors import UsageError
-    from edge.meta import CHANNEL_ORDERS
-
-    if text is None:
-        return None
-    if text.upper() not in CHANNEL_ORDERS:
-        raise UsageError("expected --channel-order {}, found '{}'".format("/".join(CHANNEL_ORDERS), text))
-    return text.upper()
 
 
 def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method="minmax",
@@ -246,8 +200,9 @@ def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method
 
 
 def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch, workspace, timing_cache,
-          trt_log, force, labels, input_size, opt_input=None, max_input=None) -> Dict:
-    """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed)."""
+          trt_log, force, flags, opt_input=None, max_input=None) -> Dict:
+    """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed); a classifier ONNX
+    without metadata is described by the --labels and --input-size in ``flags``."""
     from edge.backends.base import MetaOverrides
     from edge.backends.tensorrt import calibration
     from edge.backends.tensorrt.onnx_props import read_onnx
@@ -256,15 +211,13 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
     props, ops = read_onnx(onnx_path)
     meta, record = engine_model(props, onnx_path)
     if record is None:
-        overrides = MetaOverrides()
-        if labels:
-            overrides["labels"] = parse_labels(labels)
-        if input_size:
-            overrides["input_size"] = parse_input_size(input_size)
-        meta = overrides.apply(meta, "'{}'".format(onnx_path))
+        given = MetaOverrides((k, v) for k, v in flags.items() if k in ("labels", "input_size"))
+        meta = given.apply(meta, "'{}'".format(onnx_path))
     elif precision == "int8" and "QuantizeLinear" not in ops:
-        raise _usage("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
-                     "default where the GPU has it) or --fp32".format(onnx_path))
+        from edge.errors import UsageError
+
+        raise UsageError("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
+                         "default where the GPU has it) or --fp32".format(onnx_path))
     paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
     calib_batch = 8
     batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
@@ -278,68 +231,51 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
                             detector_record=record, opt_input=opt_input, max_input=max_input)
 
 
-def _table(title):
-    from rich.table import Table
-
-    t = Table(title=title, show_header=False)
-    t.add_column(style="bold")
-    t.add_column()
-    return t
-
-
-def print_onnx(r: Dict) -> None:
+def _print(title: str, rows, console=None) -> None:
     from rich.console import Console
 
-    t = _table("ONNX export: {}".format(r["path"]))
-    for io in ("inputs", "outputs"):
-        for v in r[io]:
-            t.add_row(io[:-1], "{} {}".format(v["name"], "×".join(str(d) for d in v["shape"])))
-    t.add_row("opset", str(r["opset"]))
-    t.add_row("size", "{:,} bytes ({:.3f} MB)".format(r["size"], r["size"] / 2.0 ** 20))
-    t.add_row("labels", ", ".join(r["meta"]["labels"]))
-    for name, p in r["parity"].items():
-        t.add_row("parity, " + name, "max abs {:.2e}  rel {:.2e}  {}".format(p["max_abs"], p["max_rel"],
-                                                                            "ok" if p["ok"] else "FAIL"))
-    t.add_row("tolerance", "{atol} + {rtol}·|y| ({n} real images)".format(n=r["real_images"], **r["tolerance"]))
-    t.add_row("time", "{:.1f} s".format(r["seconds"]))
-    Console().print(t)
+    from edge.commands.tables import key_value_table
+
+    (console or Console()).print(key_value_table(title, rows))
 
 
-def print_int8(r: Dict) -> None:
-    from rich.console import Console
+def print_onnx(r: Dict, console=None) -> None:
+    rows = [(io[:-1], "{} {}".format(v["name"], "×".join(str(d) for d in v["shape"])))
+            for io in ("inputs", "outputs") for v in r[io]]
+    rows += [("opset", str(r["opset"])),
+             ("size", "{:,} bytes ({:.3f} MB)".format(r["size"], r["size"] / 2.0 ** 20)),
+             ("labels", ", ".join(r["meta"]["labels"]))]
+    rows += [("parity, " + name, "max abs {:.2e}  rel {:.2e}  {}".format(p["max_abs"], p["max_rel"],
+                                                                        "ok" if p["ok"] else "FAIL"))
+             for name, p in r["parity"].items()]
+    rows += [("tolerance", "{atol} + {rtol}·|y| ({n} real images)".format(n=r["real_images"], **r["tolerance"])),
+             ("time", "{:.1f} s".format(r["seconds"]))]
+    _print("ONNX export: {}".format(r["path"]), rows, console)
 
-    t = _table("INT8 QDQ ONNX: {}".format(r["path"]))
-    t.add_row("size", "{:,} bytes (FP32 {:,})".format(r["size"], r["fp32_size"]))
-    t.add_row("calibration", "{} images, {}".format(r["calibration_images"], r["method"]))
-    t.add_row("Q/DQ nodes", str(r["qdq_nodes"]))
-    for name, p in r["vs_fp32"].items():
-        t.add_row("vs FP32, " + name, "max abs {:.3g}  rel {:.3g}  top-1 agreement {:.1%}".format(
-            p["max_abs"], p["max_rel"], p["top1_agreement"]))
+
+def print_int8(r: Dict, console=None) -> None:
+    rows = [("size", "{:,} bytes (FP32 {:,})".format(r["size"], r["fp32_size"])),
+            ("calibration", "{} images, {}".format(r["calibration_images"], r["method"])),
+            ("Q/DQ nodes", str(r["qdq_nodes"]))]
+    rows += [("vs FP32, " + name, "max abs {:.3g}  rel {:.3g}  top-1 agreement {:.1%}".format(
+        p["max_abs"], p["max_rel"], p["top1_agreement"])) for name, p in r["vs_fp32"].items()]
     acc = r.get("accuracy")
     if acc:
-        t.add_row("accuracy ({} images)".format(acc["images"]), "FP32 {:.2%} → INT8 {:.2%} (Δ {:+.2f} pp, "
-                  "agreement {:.1%})".format(acc["fp32"], acc["int8"], acc["delta_pp"], acc["agreement"]))
-    t.add_row("time", "{:.1f} s".format(r["seconds"]))
-    Console().print(t)
+        rows.append(("accuracy ({} images)".format(acc["images"]), "FP32 {:.2%} → INT8 {:.2%} (Δ {:+.2f} pp, "
+                     "agreement {:.1%})".format(acc["fp32"], acc["int8"], acc["delta_pp"], acc["agreement"])))
+    rows.append(("time", "{:.1f} s".format(r["seconds"])))
+    _print("INT8 QDQ ONNX: {}".format(r["path"]), rows, console)
 
 
-def print_engine(r: Dict) -> None:
-    from rich.console import Console
-
-    t = _table("TensorRT engine: {}".format(r["engine"]))
-    t.add_row("action", r["action"])
-    if r.get("kind"):
-        t.add_row("kind", r["kind"])
-    for k, v in sorted(r["fingerprint"].items()):
-        t.add_row(k, str(v))
-    for k in ("profile", "api", "size", "timing_cache", "calibration_cache"):
-        if r.get(k) is not None:
-            t.add_row(k, str(r[k]))
+def print_engine(r: Dict, console=None) -> None:
+    rows = [("action", r["action"])] + ([("kind", r["kind"])] if r.get("kind") else [])
+    rows += [(k, str(v)) for k, v in sorted(r["fingerprint"].items())]
+    rows += [(k, str(r[k])) for k in ("profile", "api", "size", "timing_cache", "calibration_cache")
+             if r.get(k) is not None]
     if r.get("input_shapes"):
-        t.add_row("input shapes", "  ".join("{} {}".format(k, "x".join(str(d) for d in r["input_shapes"][k]))
-                                            for k in ("min", "opt", "max")))
+        rows.append(("input shapes", "  ".join("{} {}".format(k, "x".join(str(d) for d in r["input_shapes"][k]))
+                                               for k in ("min", "opt", "max"))))
     if r.get("seconds") is not None:
-        t.add_row("build time", "{:.1f} s".format(r["seconds"]))
-    for note in r.get("notes", []):
-        t.add_row("note", note)
-    Console().print(t)
+        rows.append(("build time", "{:.1f} s".format(r["seconds"])))
+    rows += [("note", note) for note in r.get("notes", [])]
+    _print("TensorRT engine: {}".format(r["engine"]), rows, console)

@@ -1,5 +1,6 @@
-"""Shared ``--backend/--labels/--input-size/--mean/--std/--channel-order`` options for commands that load
-models (``edge bench`` now, ``edge run`` later), and their mapping onto ``MetaOverrides``.
+"""Shared ``--backend/--labels/--input-size/--mean/--std/--channel-order`` options of the commands that
+load models (run, export, quantize, bench, eval), their one parser each, and their mapping onto
+``MetaOverrides``: ``--labels a,b,c`` (or a text file), ``--input-size 128`` or ``96x64``.
 
     def run(model: str = typer.Argument(...), backend: List[str] = model_options.backend_option(),
             labels: Optional[str] = model_options.labels_option(), ...):

@@ -6,10 +6,6 @@ from typing import List
 import typer
 
 
-def register(app: typer.Typer) -> None:
-    app.command("profile")(profile)
-
-
 def profile(
     model: str = typer.Argument(..., help="A checkpoint file (.pt) or a registered model name "
                                           "(teacher, medium, small) to profile untrained."),
@@ -51,23 +47,20 @@ def profile(
         print_profile(report)
 
 
-def print_profile(r) -> None:
+def print_profile(r, console=None) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from edge.commands.tables import key_value_table
 
     p = r["parameters"]
-    t = Table(title="{} ({} {})".format(r["model"], r["arch"], r["arch_args"].get("widths", "")),
-              show_header=False)
-    t.add_column(style="bold")
-    t.add_column(justify="right")
-    t.add_row("parameters", "{:,}".format(p["total"]))
-    t.add_row("  zero / non-zero", "{:,} / {:,}".format(p["zero"], p["nonzero"]))
-    t.add_row("FLOPs @ {}".format("×".join(map(str, r["input_shape"]))), "{:,} ({:.3f} G)".format(
-        r["flops"], r["flops"] / 1e9))
-    t.add_row("size on disk", "{:.3f} MB".format(r["size_mb"]["disk"]))
-    t.add_row("size in memory", "{:.3f} MB".format(r["size_mb"]["memory"]))
-    for b, s in r["latency_ms"].items():
-        t.add_row("CPU latency, batch {}".format(b), "{:.2f} ms median (p90 {:.2f}, {} runs)".format(
-            s["p50"], s["p90"], s["n"]))
-    t.caption = "torch {}, {} threads".format(r["torch"], r["threads"])
-    Console().print(t)
+    rows = [("parameters", "{:,}".format(p["total"])),
+            ("  zero / non-zero", "{:,} / {:,}".format(p["zero"], p["nonzero"])),
+            ("FLOPs @ {}".format("×".join(map(str, r["input_shape"]))), "{:,} ({:.3f} G)".format(
+                r["flops"], r["flops"] / 1e9)),
+            ("size on disk", "{:.3f} MB".format(r["size_mb"]["disk"])),
+            ("size in memory", "{:.3f} MB".format(r["size_mb"]["memory"]))]
+    rows += [("CPU latency, batch {}".format(b), "{:.2f} ms median (p90 {:.2f}, {} runs)".format(
+        s["p50"], s["p90"], s["n"])) for b, s in r["latency_ms"].items()]
+    title = "{} ({} {})".format(r["model"], r["arch"], r["arch_args"].get("widths", ""))
+    caption = "torch {}, {} threads".format(r["torch"], r["threads"])
+    (console or Console()).print(key_value_table(title, rows, justify="right", caption=caption))

@@ -6,16 +6,15 @@ from typing import Optional
 
 import typer
 
+from edge.commands import model_options
+
 EPILOG = """Examples:
 
 \b
   edge quantize runs/small.onnx --calib data/train --data data/test
-  edge quantize runs/teacher.pt --calib data/train --method entropy -o t.int8.onnx
+  edge quantize runs/teacher.pt --calib data/train --method entropy \\
+      -o t.int8.onnx
 """
-
-
-def register(app: typer.Typer) -> None:
-    app.command("quantize", epilog=EPILOG)(quantize)
 
 
 def quantize(
@@ -34,8 +33,8 @@ def quantize(
                                                                               "tensor."),
     parity_data: Optional[str] = typer.Option(None, "--parity-data", help="Folder of images for the INT8-vs-FP32 "
                                                                           "comparison (default: sample photos)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Class names for a TorchScript MODEL."),
-    input_size: Optional[str] = typer.Option(None, "--input-size", help="Input H or HxW for a TorchScript MODEL."),
+    labels: Optional[str] = model_options.labels_option(),
+    input_size: Optional[str] = model_options.input_size_option(),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling a MODEL that is not a plain checkpoint. "
                                                       "Runs code from the file: only for files you trust."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
@@ -53,10 +52,13 @@ def quantize(
             fp32 = model
         else:
             fp32 = os.path.join(work, os.path.basename(stem) + ".onnx")
-            ex.export_checkpoint(model, fp32, trust, None, labels, input_size, None, None, 13, True,
-                                 parity_data, 1e-4, 1e-3)
+            ex.export_checkpoint(model, fp32, trust, None, model_options.overrides(labels, input_size), None, 13,
+                                 True, parity_data, 1e-4, 1e-3)
         report = ex.quantize_report(fp32, out, calib, calib_size, data, parity_data, method, per_channel)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
         ex.print_int8(report)
+
+
+quantize.epilog = EPILOG

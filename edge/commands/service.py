@@ -14,10 +14,6 @@ UNIT_PATH = "/etc/systemd/system/edge.service"
 CONF_DIR = "/etc/edge"
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(service_app, name="service")
-
-
 class Action(NamedTuple):
     kind: str  # "run" (a command), "write" (a file), "mkdir"
     target: str  # the command line, or the path

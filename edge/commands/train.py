@@ -9,6 +9,8 @@ from typing import List
 
 import typer
 
+from edge.commands import model_options
+
 # -- options shared by the training commands (one place, one help text) --------------------------
 EPOCHS_HELP = "Maximum epochs (early stopping may end sooner)."
 
@@ -40,12 +42,6 @@ def _train_options(epochs: int):
 
 _T = _train_options(12)
 _F = _train_options(5)
-
-
-def register(app: typer.Typer) -> None:
-    for name, fn in (("train", train), ("distill", distill), ("prune", prune), ("eval", evaluate),
-                     ("compress", compress)):
-        app.command(name)(fn)
 
 
 def _config(**kw):
@@ -160,7 +156,7 @@ def evaluate(
     val: float = typer.Option(0.15, "--val", help="Validation fraction used in training."),
     test: float = typer.Option(0.15, "--test", help="Test fraction used in training."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per inference call."),
-    backend: str = typer.Option("auto", "--backend", help="Inference backend (auto: by file type)."),
+    backend: str = model_options.backend_option(multiple=False),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling a .pt that is not a plain "
                                                       "checkpoint (runs code from the file)."),

@@ -1,8 +1,9 @@
 """Face detectors by name: ``create_detector("haar", scale=0.5)`` → a ``Detector`` (see ``base``).
 
-Each detector lives in its own module with a ``DETECTOR`` class (built with keyword options) and
-``config_options(cfg)``: its options from a run config's fields (``edge run`` flags map one-to-one onto
-those fields: ``--detect-scale`` → ``detect_scale`` → Haar's ``scale``). Heavy imports stay inside.
+Each detector lives in its own module with a ``DETECTOR`` class (built with keyword options), its options
+dataclass (``HaarOptions``: the run config's ``[haar]`` section, each field with its ``edge run`` flag:
+``--detect-scale`` → ``haar.scale`` → Haar's ``scale``) and ``config_options(cfg)``: the keyword options from
+a run config. Heavy imports stay inside.
 """
 import importlib
 from collections import OrderedDict
@@ -27,7 +28,7 @@ def check_name(name: str) -> str:
 
 
 def config_options(name: str, cfg) -> dict:
-    """The keyword options of detector ``name`` from the fields of ``cfg`` (a RunConfig)."""
+    """The keyword options of detector ``name`` from ``cfg`` (a RunConfig): its section, e.g. ``cfg.haar``."""
     return importlib.import_module(DETECTORS[check_name(name)]).config_options(cfg)
 
 

@@ -18,22 +18,23 @@ In frame mode, sure faces that were small in the scaled frame take their (tighte
 The ONNX file carries its own record (``metadata_props['edge.detector']``, JSON: anchor layout,
 normalisation, thresholds); it is validated against the model's input and outputs at load time.
 """
-import json
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edge.config import check_fields, setting
+from edge.detectors.boxes import iou, nms
 from edge.detectors.ssd import decode as D
-from edge.detectors.ssd.anchors import SsdLayout, ssd_anchors
+from edge.detectors.ssd.anchors import ssd_anchors
 from edge.detectors.base import Detections, Detector
 from edge.errors import InputError, UsageError
+from edge.meta import DetectorMeta
 from edge.preprocess import normalize
 from edge.zoo import BLAZEFACE as ALIASES
 from edge.zoo import BLAZEFACE_DIR
 
-DETECTOR_KEY = "edge.detector"
-FORMAT_VERSION = 1
 DEFAULT_GRID = (3, 2)  # tiles mode (a model that takes only its square): recall on 60–300 px faces at 1280x720
 DEFAULT_SCALE = 0.4  # frame mode: a 60 px face is 24 px in the input (0.35 misses more small masked faces)
 MODES = ("auto", "frame")
@@ -41,50 +42,6 @@ COARSE_SIDE = 128  # frame mode's first pass: the whole frame with its longer si
 REFINE_SIDE = 128  # frame mode's second-pass crops (tiles mode: the model's square)
 SMALL_FACE = 24.0  # frame mode: a sure face narrower than this in the scaled frame gets a second pass
 CONTAIN = 0.7  # across regions: a box 70 % inside a better one is part of the same face
-
-
-class DetectorMeta(NamedTuple):
-    """What a runtime must know to feed an SSD face detector and decode its outputs."""
-
-    name: str
-    layout: SsdLayout
-    num_keypoints: int
-    score_threshold: float
-    iou_threshold: float
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
-    channel_order: str = "RGB"
-    provenance: Dict[str, Any] = {}
-    format: int = FORMAT_VERSION
-
-    def to_json(self) -> str:
-        d = self._asdict()
-        d.update(layout=self.layout.to_dict(), mean=list(self.mean), std=list(self.std))
-        return json.dumps(d, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str, source: str) -> "DetectorMeta":
-        try:
-            d = json.loads(text)
-            meta = cls(name=str(d["name"]), layout=SsdLayout.from_dict(d["layout"], source),
-                       num_keypoints=int(d["num_keypoints"]), score_threshold=float(d["score_threshold"]),
-                       iou_threshold=float(d["iou_threshold"]), mean=tuple(float(v) for v in d["mean"]),
-                       std=tuple(float(v) for v in d["std"]), channel_order=str(d.get("channel_order", "RGB")),
-                       provenance=dict(d.get("provenance", {})), format=int(d.get("format", 1)))
-        except InputError:
-            raise
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError("{}: expected a JSON detector record in '{}', found one that does not parse "
-                             "({}: {})".format(source, DETECTOR_KEY, type(e).__name__, e)) from None
-        if meta.format > FORMAT_VERSION or meta.channel_order not in ("RGB", "BGR") or len(meta.mean) != 3 \
-                or len(meta.std) != 3 or min(meta.std) <= 0:
-            raise InputError("{}: expected detector format <= {}, channel_order RGB/BGR and 3 mean/std "
-                             "values, found {}".format(source, FORMAT_VERSION, text[:200]))
-        return meta
-
-    @property
-    def row_width(self) -> int:
-        return 4 + 2 * self.num_keypoints
 
 
 def check_outputs(meta: DetectorMeta, regressors_shape: Sequence, scores_shape: Sequence, source: str,
@@ -181,8 +138,6 @@ class SsdSession:
     def close(self) -> None:
         self.backend.close()
 
-
-OrtSsdSession = SsdSession  # its former name (ONNX Runtime only)
 
 
 def model_path(model: str) -> str:
@@ -308,7 +263,7 @@ class BlazeFaceDetector(Detector):
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
         boxes, _ = D.decode_boxes(regressors[keep], self.anchors(lb.wh)[keep], lb.wh)
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, scores = D.nms(boxes[valid], scores[keep][valid], self.iou_threshold, weighted=True)
+        boxes, scores = nms(boxes[valid], scores[keep][valid], self.iou_threshold, weighted=True)
         return lb.to_frame(boxes), scores
 
     def run_passes(self, frame_bgr: np.ndarray, threshold: float) -> Detections:
@@ -334,7 +289,7 @@ class BlazeFaceDetector(Detector):
 
     def merge(self, boxes: list, scores: list, frame_wh: Tuple[int, int], weighted: bool) -> Detections:
         """One NMS over faces found by several regions or passes, clipped to the frame."""
-        boxes, scores = D.nms(np.concatenate(boxes), np.concatenate(scores), self.iou_threshold,
+        boxes, scores = nms(np.concatenate(boxes), np.concatenate(scores), self.iou_threshold,
                               weighted=weighted, contain_threshold=CONTAIN)
         fw, fh = frame_wh
         return Detections(np.clip(boxes, 0, [fw, fh, fw, fh]).astype(np.float32), scores)
@@ -358,7 +313,7 @@ class BlazeFaceDetector(Detector):
         boxes, scores = [cands.boxes[keep]], [cands.scores[keep]]
         for j, k in enumerate(check):
             found, conf = self.region_faces(regressors[j], logits[j], lbs[j], self.score_threshold)
-            o = D.iou(cands.boxes[k], found) if len(found) else np.zeros(1, np.float32)
+            o = iou(cands.boxes[k], found) if len(found) else np.zeros(1, np.float32)
             best = int(np.argmax(o))
             if o[best] >= 0.3:
                 boxes.append(found[best:best + 1])
@@ -389,11 +344,31 @@ class BlazeFaceDetector(Detector):
         self.session.close()
 
 
+@dataclass
+class BlazeFaceOptions:
+    """``[blazeface]`` of a run config: BlazeFaceDetector's keyword options (``edge run --blazeface-*``)."""
+
+    model: str = setting("full", "--blazeface-model", "BlazeFace model: full (192 px), short (128 px), or a .onnx "
+                                                      "path or a TensorRT .engine built from one (`edge export "
+                                                      "--engine`).")
+    grid: str = setting("auto", "--blazeface-grid", "BlazeFace strategy for small faces: frame (the whole frame at "
+                                                    "--blazeface-scale, one pass, plus a 128 px pass for big "
+                                                    "faces), COLSxROWS (the model's square on the whole frame plus "
+                                                    "that many tiles, one batch; 1x1: no tiles), or auto: frame "
+                                                    "when the model takes any input size, else 3x2.")
+    scale: float = setting(DEFAULT_SCALE, "--blazeface-scale", "BlazeFace frame mode: resize the frame by this "
+                                                               "(0–1]; faces narrower than ~20 px after it are "
+                                                               "missed (50 px at 0.4); 0.35 is 15 % cheaper but "
+                                                               "misses more small masked faces.")
+
+    def __post_init__(self):
+        check_fields(self, [(0 < self.scale <= 1, "scale", "a number in (0, 1]")],
+                     section=BlazeFaceDetector.name + ".")
+
+
 def config_options(cfg) -> Dict[str, Any]:
-    """Options from run-config fields (``edge run --blazeface-model/--blazeface-grid/--blazeface-scale``;
-    ``--threads``)."""
-    return {"model": cfg.blazeface_model, "grid": cfg.blazeface_grid, "scale": cfg.blazeface_scale,
-            "threads": cfg.threads}
+    """The keyword options from a run config: its ``[blazeface]`` section, and ``threads`` (``--threads``)."""
+    return dict(asdict(cfg.blazeface), threads=cfg.threads)
 
 
 DETECTOR = BlazeFaceDetector

@@ -9,10 +9,12 @@ cascade is ``frontalface_alt2``: on masked faces it keeps finding faces where ``
 (what most tutorials use) loses most of them, with no more false positives (see docs/BENCHMARKS.md).
 """
 import os
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
 
+from edge.config import check_fields, setting
 from edge.detectors.base import Detections, Detector
 from edge.errors import InputError, UsageError
 
@@ -47,12 +49,29 @@ def scale_boxes(xywh: np.ndarray, scale: float, width: int, height: int) -> np.n
     return boxes
 
 
+@dataclass
+class HaarOptions:
+    """``[haar]`` of a run config: HaarDetector's keyword options (``edge run --detect-scale`` ...)."""
+
+    scale: float = setting(0.4, "--detect-scale", "Haar (and the tracker): detect on the frame scaled by this "
+                                                  "(0–1]; 0.5 scans 4× fewer pixels.")
+    min_neighbors: int = setting(3, "--min-neighbors", "Haar minNeighbors: higher = fewer, surer faces.")
+    min_size: int = setting(60, "--min-size", "Smallest face side in full-resolution pixels.")
+    scale_factor: float = setting(1.1, "--scale-factor", "Haar scaleFactor between pyramid levels.")
+    cascade: str = setting(DEFAULT_CASCADE, "--cascade", "Haar cascade: a file, or the name of one of OpenCV's "
+                                                         "bundled cascades.")
+
+    def __post_init__(self):
+        check_fields(self, [(0 < self.scale <= 1, "scale", "a number in (0, 1]")],
+                     section=HaarDetector.name + ".")
+
+
 class HaarDetector(Detector):
     name = "haar"
 
-    def __init__(self, scale: float = 0.4, min_neighbors: int = 3, min_size: int = 60,
-                 scale_factor: float = 1.1, cascade: str = DEFAULT_CASCADE, equalize: bool = False,
-                 max_size: Optional[int] = None):
+    def __init__(self, scale: float = HaarOptions.scale, min_neighbors: int = HaarOptions.min_neighbors,
+                 min_size: int = HaarOptions.min_size, scale_factor: float = HaarOptions.scale_factor,
+                 cascade: str = HaarOptions.cascade, equalize: bool = False, max_size: Optional[int] = None):
         import cv2
 
         if not 0 < scale <= 1:
@@ -98,9 +117,8 @@ class HaarDetector(Detector):
 
 
 def config_options(cfg) -> dict:
-    """Options from run-config fields (``edge run --detect-scale/--min-neighbors/--min-size/...``)."""
-    return {"scale": cfg.detect_scale, "min_neighbors": cfg.min_neighbors, "min_size": cfg.min_size,
-            "scale_factor": cfg.scale_factor, "cascade": cfg.cascade}
+    """The keyword options from a run config: its ``[haar]`` section."""
+    return asdict(cfg.haar)
 
 
 DETECTOR = HaarDetector

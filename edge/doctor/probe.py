@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 
 from edge.doctor.checks import SOURCE_PLUGINS, opencv_has_gstreamer, parse_jetson_clocks, parse_l4t_release, \
     parse_meminfo, parse_nvpmodel
+from edge.files import L4T_RELEASE, is_jetson, read_text
 
 
 def _run(cmd, timeout=10) -> Optional[str]:
@@ -22,20 +23,11 @@ def _run(cmd, timeout=10) -> Optional[str]:
     return r.stdout
 
 
-def _read(path) -> Optional[str]:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def probe(disk_path: str = ".") -> Dict[str, Any]:
     f = {"python": sys.version.split()[0], "platform": sys.platform,
          "machine": os.uname().machine if hasattr(os, "uname") else "?"}
-    l4t = parse_l4t_release(_read("/etc/nv_tegra_release") or "")
-    f["l4t"] = l4t
-    f["jetson"] = bool(l4t) or os.path.exists("/dev/nvhost-ctrl-gpu")
+    f["l4t"] = parse_l4t_release(read_text(L4T_RELEASE) or "")
+    f["jetson"] = is_jetson()
 
     try:
         import cv2
@@ -75,7 +67,7 @@ def probe(disk_path: str = ".") -> Dict[str, Any]:
         f["onnxruntime_providers"] = onnxruntime.get_available_providers()
     f.update(_probe_cuda(f))
 
-    mem = parse_meminfo(_read("/proc/meminfo") or "")
+    mem = parse_meminfo(read_text("/proc/meminfo") or "")
     f["mem_total"], f["swap_total"] = mem.get("MemTotal", 0), mem.get("SwapTotal", 0)
     try:
         f["disk_free"], f["disk_path"] = shutil.disk_usage(disk_path).free, os.path.abspath(disk_path)

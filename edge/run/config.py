@@ -1,13 +1,18 @@
 """``RunConfig``: the whole, typed configuration of ``edge run``.
 
-``edge run`` flags map one-to-one onto its fields and ``RunConfig.from_dict`` (a TOML table, say)
+Each field carries its default, its ``edge run`` flag and help (``edge.config.setting``); each detector's
+options are its own section (``[haar]``: ``HaarOptions``, ``[blazeface]``: ``BlazeFaceOptions``, in the
+detector's module), as are ``[serve]`` and ``[reconnect]``. ``RunConfig.from_dict`` (a TOML table, say)
 refuses unknown keys.
 """
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Mapping, Tuple
 
-from edge.errors import InputError, UsageError
+from edge.config import check_fields, from_dict, setting
+from edge.detectors.blazeface import BlazeFaceOptions
+from edge.detectors.haar import HaarOptions
+from edge.errors import InputError
 from edge.service.serve import ServeConfig
 from edge.sources.backoff import BackoffConfig
 from edge.zoo import MASK_MODEL as DEFAULT_MODEL
@@ -16,66 +21,75 @@ from edge.zoo import SAMPLE_VIDEO
 
 @dataclass
 class RunConfig:
-    source: str = ""             # URI (see edge.sources.uri); "" = the bundled sample video
-    model: str = ""              # .onnx / .engine / .pt; "" = the bundled default model
-    backend: str = "auto"
-    threads: int = 1             # inference threads (ONNX Runtime intra-op); 0 = the runtime's default
-    labels: Tuple[str, ...] = ()  # override the model's labels
-    input_size: Tuple[int, ...] = ()  # (height, width) override
-    detector: str = "haar"
-    detect_scale: float = 0.4
-    min_neighbors: int = 3
-    min_size: int = 60
-    scale_factor: float = 1.1
-    cascade: str = "haarcascade_frontalface_alt2.xml"
-    blazeface_model: str = "full"   # full, short, or a .onnx / .engine path
-    blazeface_grid: str = "auto"    # frame (whole frame at blazeface_scale), COLSxROWS tiles, or auto
-    blazeface_scale: float = 0.4    # frame mode: the frame's resize
-    detect_every: int = 1
-    width: int = 1280
-    height: int = 720
-    fps: int = 30
-    flip: int = 0
-    capture: str = "auto"
-    threaded: bool = True
-    loop: bool = False
-    headless: bool = False
-    save: str = ""
-    max_frames: int = 0
-    log: str = ""
-    summary_every: float = 5.0
-    timeout: float = 10.0
-    wait_for_source: bool = False  # at start-up, retry a source that cannot be opened yet (back-off)
-    log_max_mb: float = 0.0      # rotate the JSONL log past this size (0: never)
-    log_keep: int = 5            # rotated logs kept (frames.jsonl.1 … .N)
-    telemetry_every: int = 30    # jtop readings into the JSONL every N frames (0: off)
+    """Every field is a config key and (``setting``) an ``edge run`` flag with its default and help."""
+
+    source: str = setting("", ("--camera", "--source", "-c"), "What to read: csi, csi://N (Jetson CSI camera), "
+                          "usb, N, /dev/videoN (webcam), rtsp://…, test:// or test://ball?frames=N (GStreamer test "
+                          "pattern), a video file, an image, or a folder of images. Default: the bundled sample video.")
+    model: str = setting("", ("--model", "-m"), "Classifier to run on each face (.onnx, .engine, .pt). Default: "
+                                                "the bundled mask model edge/zoo/mask_default.onnx.")
+    backend: str = setting("auto", "--backend", "Inference backend: auto, onnxruntime, tensorrt, pytorch.")
+    threads: int = setting(1, "--threads", "Inference threads (ONNX Runtime intra-op; 0 = its default). 1 is "
+                                           "fastest for a few faces while detection runs too.")
+    labels: Tuple[str, ...] = setting((), "--labels", "Class names in output order, for a model without edge "
+                                                      "metadata: a,b,c or a text file with one per line "
+                                                      "(config file: a list).")
+    input_size: Tuple[int, ...] = setting((), "--input-size", "Model input size, N (square) or HxW such as 96x64, "
+                                                              "for a model without edge metadata (config file: "
+                                                              "[HEIGHT, WIDTH]).")
+    detector: str = setting("haar", "--detector", "Face detector: haar (OpenCV cascade; options in [haar]) or "
+                                                  "blazeface (MediaPipe BlazeFace: finds masked faces too; "
+                                                  "[blazeface]).")
+    haar: HaarOptions = field(default_factory=HaarOptions)
+    blazeface: BlazeFaceOptions = field(default_factory=BlazeFaceOptions)
+    detect_every: int = setting(1, "--detect-every", "Detect on every N-th frame; a light optical-flow tracker "
+                                                     "moves the boxes in between.")
+    width: int = setting(1280, "--width", "Camera frame width (CSI/USB/test).")
+    height: int = setting(720, "--height", "Camera frame height (CSI/USB/test).")
+    fps: int = setting(30, "--fps", "Camera frame rate (CSI/USB/test).")
+    flip: int = setting(0, "--flip", "CSI nvvidconv flip-method 0–7 (2 = rotate 180°).")
+    capture: str = setting("auto", "--capture", "Capture: auto, gstreamer (PyGObject appsink, or OpenCV's "
+                                                "CAP_GSTREAMER) or opencv.")
+    threaded: bool = setting(True, "--threaded/--no-threaded", "Capture in its own thread (a camera never "
+                                                               "stalls; stale frames dropped).")
+    loop: bool = setting(False, "--loop", "Start a video file or image folder again at its end (and reopen it "
+                                          "after an error, like a camera).")
+    headless: bool = setting(False, "--headless", "No window (automatic when there is no display).")
+    save: str = setting("", "--save", "Write the annotated video to this .mp4 (hardware encoder on a Jetson).")
+    max_frames: int = setting(0, "--max-frames", "Stop after N frames (0: at the end of the stream).")
+    log: str = setting("", "--log", "Write one JSON line per frame (stage times, faces, labels) here.")
+    summary_every: float = setting(5.0, "--summary-every", "Print a progress line every N seconds (0: never).")
+    timeout: float = setting(10.0, "--timeout", "Seconds to wait for a frame; then a camera is reopened, a file "
+                                                "ends the run with an error.")
+    wait_for_source: bool = setting(False, "--wait-for-source", "At start-up, keep retrying a source that cannot "
+                                                                "be opened yet (with the reconnect back-off) "
+                                                                "instead of failing.")
+    log_max_mb: float = setting(0.0, "--log-max-mb", "Rotate the --log file past this many MB (frames.jsonl → "
+                                                     "frames.jsonl.1 …; 0: never).")
+    log_keep: int = setting(5, "--log-keep", "Rotated log files to keep.")
+    telemetry_every: int = setting(30, "--telemetry-every", "Every N frames, jtop power, temperatures, GPU load, "
+                                                            "power mode and clocks go into the log (Jetson with "
+                                                            "jetson-stats; 0: off).")
     serve: ServeConfig = field(default_factory=ServeConfig)
     reconnect: BackoffConfig = field(default_factory=BackoffConfig)
 
     def __post_init__(self):
         self.labels = tuple(self.labels or ())
         self.input_size = tuple(int(v) for v in (self.input_size or ()))
-        checks = [
-            (len(self.input_size) in (0, 2), "input_size", "HEIGHT WIDTH", self.input_size),
-            (0 < self.detect_scale <= 1, "detect_scale", "a number in (0, 1]", self.detect_scale),
-            (0 < self.blazeface_scale <= 1, "blazeface_scale", "a number in (0, 1]", self.blazeface_scale),
-            (self.detect_every >= 1, "detect_every", "≥ 1", self.detect_every),
-            (self.max_frames >= 0, "max_frames", "≥ 0 (0 = until the stream ends)", self.max_frames),
-            (0 <= self.flip <= 7, "flip", "a flip-method 0…7", self.flip),
-            (self.width > 0 and self.height > 0 and self.fps > 0, "width/height/fps", "positive",
-             (self.width, self.height, self.fps)),
-            (self.timeout > 0, "timeout", "> 0 seconds", self.timeout),
-            (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)", self.threads),
-            (self.log_max_mb >= 0 and self.log_keep >= 0, "log_max_mb/log_keep", "≥ 0",
-             (self.log_max_mb, self.log_keep)),
-            (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)", self.telemetry_every),
+        check_fields(self, [
+            (len(self.input_size) in (0, 2), "input_size", "HEIGHT WIDTH"),
+            (self.detect_every >= 1, "detect_every", "≥ 1"),
+            (self.max_frames >= 0, "max_frames", "≥ 0 (0 = until the stream ends)"),
+            (0 <= self.flip <= 7, "flip", "a flip-method 0…7"),
+            (self.width > 0 and self.height > 0 and self.fps > 0, "width/height/fps", "positive"),
+            (self.timeout > 0, "timeout", "> 0 seconds"),
+            (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)"),
+            (self.log_max_mb >= 0 and self.log_keep >= 0, "log_max_mb/log_keep", "≥ 0"),
+            (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)"),
             (self.reconnect.initial >= 0 and self.reconnect.factor >= 1 and self.reconnect.max_delay >= 0
              and 0 <= self.reconnect.jitter < 1 and self.reconnect.attempts >= 0, "reconnect",
-             "initial ≥ 0, factor ≥ 1, max_delay ≥ 0, 0 ≤ jitter < 1, attempts ≥ 0", self.reconnect),
-        ]
-        for ok, key, expected, found in checks:
-            if not ok:
-                raise UsageError("run config '{}': expected {}, found {!r}".format(key, expected, found))
+             "initial ≥ 0, factor ≥ 1, max_delay ≥ 0, 0 ≤ jitter < 1, attempts ≥ 0"),
+        ])
         from edge.detectors import check_name
 
         check_name(self.detector)
@@ -83,8 +97,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "run config") -> "RunConfig":
         """Strictly typed (see ``edge.config``): unknown keys and wrong types name the key."""
-        from edge.config import from_dict
-
         return from_dict(cls, data, where=source + ": ")
 
     def to_dict(self) -> Dict[str, Any]:
@@ -108,3 +120,9 @@ class RunConfig:
         from edge.detectors import config_options
 
         return config_options(self.detector, self)
+
+    @property
+    def track_scale(self) -> float:
+        """The optical-flow tracker's downscale (``--detect-every`` > 1): Haar's ``scale`` (``--detect-scale``),
+        whichever detector runs: the tracker was tuned with Haar's detection scale and shares it."""
+        return self.haar.scale

@@ -12,25 +12,26 @@ and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns.
 import json
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional
 
-import numpy as np
-
+from edge.run.results import Faces
 from edge.timing import StageStats
 
 STAGES = ("capture_wait", "detect", "preprocess", "infer", "postprocess", "output")
 
 
-def frame_record(index: int, t_capture: float, times: Dict[str, float], boxes: np.ndarray,
-                 results: Sequence[Tuple[str, float]], fps: float, dropped: int = 0, corrupt: int = 0,
-                 ids: Optional[List[int]] = None) -> Dict:
+def frame_record(index: int, t_capture: float, times: Dict[str, float], faces: Faces, fps: float,
+                 dropped: int = 0, corrupt: int = 0) -> Dict:
+    """The JSONL line of one frame (see the module docstring); ``scores`` are the classifier's
+    probabilities, ``labels`` and ``scores`` are empty for faces not classified."""
     ms = OrderedDict((s, round(float(times.get(s, 0.0)), 3)) for s in STAGES)
     ms["total"] = round(sum(ms.values()), 3)
     return OrderedDict([
-        ("frame", int(index)), ("t_capture", round(float(t_capture), 6)), ("ms", ms), ("faces", len(results)),
-        ("ids", [int(i) for i in ids] if ids is not None else list(range(len(results)))),
-        ("boxes", [[round(float(v), 1) for v in b] for b in np.asarray(boxes).reshape(-1, 4)]),
-        ("labels", [r[0] for r in results]), ("scores", [round(float(r[1]), 4) for r in results]),
+        ("frame", int(index)), ("t_capture", round(float(t_capture), 6)), ("ms", ms), ("faces", len(faces)),
+        ("ids", [int(i) for i in faces.track_ids]),
+        ("boxes", [[round(float(v), 1) for v in b] for b in faces.boxes]),
+        ("labels", [str(x) for x in faces.labels] if faces.labels is not None else []),
+        ("scores", [round(float(p), 4) for p in faces.probs] if faces.probs is not None else []),
         ("fps", round(float(fps), 2)), ("dropped", int(dropped)), ("corrupt", int(corrupt)),
     ])
 

@@ -1,77 +1,117 @@
-"""The ``edge run`` loop: source → detect faces → classify all faces in one batch → draw → sink → log.
+"""The ``edge run`` loop: source → detect faces → classify all faces in one batch → draw → sinks → log.
 
     summary = run(RunConfig(source="test://ball?frames=100", headless=True))
+
+Per frame ``Loop.step`` turns the image into one ``Faces`` record (edge.run.results) and the annotated
+view; every sink (edge.run.sinks) is given (frame, faces, view); the daemon and the log get its line.
 """
+import contextlib
 import os
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge import sources
+from edge.backends import MetaOverrides, load_backend
+from edge.detectors import create_detector
+from edge.preprocess import preprocess, top1
 from edge.run.config import RunConfig
-
+from edge.run.framelog import FrameLog, frame_record
+from edge.run.overlay import banner_text, draw
+from edge.run.results import Faces
+from edge.run.sinks import make_sinks
+from edge.run.track import BoxTracker
+from edge.service.daemon import Daemon
+from edge.sources import EndOfStream, gst
+from edge.sources.backoff import RetryStopped
+from edge.timing import FpsMeter, StageTimer
 
 
 def crop_faces(image: np.ndarray, boxes: np.ndarray) -> Tuple[List[np.ndarray], np.ndarray]:
-    """Crops of ``boxes`` (xyxy, clipped to the frame) and the boxes kept (those with any area)."""
+    """Crops of ``boxes`` (xyxy, clipped to the frame) with any area, and the boolean mask of those kept."""
     h, w = image.shape[:2]
-    crops, kept = [], []
+    crops, keep = [], []
     for box in np.asarray(boxes, np.float32).reshape(-1, 4):
         x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
         x2, y2 = min(int(round(box[2])), w), min(int(round(box[3])), h)
-        if x2 - x1 >= 2 and y2 - y1 >= 2:
+        keep.append(x2 - x1 >= 2 and y2 - y1 >= 2)
+        if keep[-1]:
             crops.append(image[y1:y2, x1:x2])
-            kept.append(box)
-    return crops, np.asarray(kept, np.float32).reshape(-1, 4)
+    return crops, np.array(keep, bool)
 
 
-def find_faces(image, index: int, detector, tracker, every: int):
-    """Detect on every ``every``-th frame, track in between → (boxes, track ids)."""
+def find_faces(image: np.ndarray, index: int, detector, tracker: Optional[BoxTracker], every: int) -> Faces:
+    """Detect on every ``every``-th frame, track in between (ids from the tracker, else row numbers)."""
     if tracker is None:
-        boxes = detector.detect(image).boxes
-        return boxes, list(range(len(boxes)))
+        return Faces.from_detections(detector.detect(image))
     if index % every == 0:
-        return tracker.update(image, detector.detect(image).boxes)
-    return tracker.predict(image)
+        return Faces(*tracker.update(image, detector.detect(image).boxes))
+    return Faces(*tracker.predict(image))
 
 
-def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=None) -> Dict:
-    """Run until the stream ends, ``max_frames``, ``q``/Esc, SIGTERM or Ctrl-C; return the summary.
+def classify(faces: Faces, logits: np.ndarray, labels) -> Faces:
+    """``faces`` with the top-1 label and probability of their rows of ``logits``."""
+    best = top1(logits, labels)
+    return faces.replace(labels=[name for name, _ in best], probs=[p for _, p in best])
 
-    Start-up order: settings that can be wrong (log folder, --serve) are checked first, then the model
-    loads, then the source opens — a bad setting never leaves a half-started daemon (see edge.service.daemon).
-    """
-    from edge import sources
-    from edge.backends import MetaOverrides, load_backend
-    from edge.service.daemon import Daemon
-    from edge.detectors import create_detector
-    from edge.run.framelog import FrameLog, frame_record
-    from edge.run.overlay import banner_text, draw
-    from edge.preprocess import preprocess, top1
-    from edge.sources.backoff import RetryStopped
-    from edge.sources import EndOfStream
-    from edge.timing import FpsMeter, StageTimer
-    from edge.run.track import BoxTracker
 
-    uri = cfg.source_uri()
-    daemon = Daemon(cfg, echo, info={"model": os.path.basename(cfg.model_path()), "source": uri})
-    backend = detector = source = sink = log = None
-    stopped, ok, summary = "end of stream", False, None
-    try:
+class Loop:
+    """One run's parts and its frame loop; ``open`` puts every part on an ExitStack in start-up order."""
+
+    def __init__(self, cfg: RunConfig, echo: Optional[Callable[[str], None]] = None):
+        self.cfg, self.echo = cfg, echo
+        self.stopped = "end of stream"
+        self.summary = None  # type: Optional[Dict]
+
+    def open(self, parts: contextlib.ExitStack) -> "Loop":
+        cfg = self.cfg
+        uri = cfg.source_uri()
+        info = {"model": os.path.basename(cfg.model_path()), "source": uri}
+        self.daemon = daemon = parts.enter_context(Daemon(cfg, self.echo, info=info))  # settings checked here
         daemon.slow_start("loading the model")
         overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size)) if v})
-        backend = load_backend(cfg.model_path(), cfg.backend, overrides,
-                               {"threads": cfg.threads} if cfg.threads else {})
-        meta = backend.meta
-        detector = create_detector(cfg.detector, **cfg.detector_options())
-        tracker = BoxTracker(scale=cfg.detect_scale) if cfg.detect_every > 1 else None
+        self.backend = parts.enter_context(contextlib.closing(load_backend(
+            cfg.model_path(), cfg.backend, overrides, {"threads": cfg.threads} if cfg.threads else {})))
+        self.meta = self.backend.meta
+        self.detector = parts.enter_context(contextlib.closing(
+            create_detector(cfg.detector, **cfg.detector_options())))
+        self.tracker = BoxTracker(scale=cfg.track_scale) if cfg.detect_every > 1 else None
         daemon.slow_start("opening the source")
-        source = daemon.open_source(lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip,
-                                                                cfg.capture, cfg.threaded, cfg.loop),
-                                    uri)
-        sink = make_sink(cfg, source.inner, echo)
-        log = FrameLog(cfg.log, cfg.summary_every, echo, max_bytes=int(cfg.log_max_mb * 2 ** 20), keep=cfg.log_keep)
+        self.source = parts.enter_context(contextlib.closing(daemon.open_source(
+            lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip, cfg.capture, cfg.threaded,
+                                        cfg.loop), uri)))
+        self.sinks = [parts.enter_context(sink) for sink in make_sinks(cfg, self.source.inner, self.echo)]
+        self.draws = any(sink.needs_view for sink in self.sinks) or daemon.serving
+        self.log = FrameLog(cfg.log, cfg.summary_every, self.echo, max_bytes=int(cfg.log_max_mb * 2 ** 20),
+                            keep=cfg.log_keep)
+        parts.callback(self.finish)  # the first to run on the way out
         daemon.start_telemetry()
-        fps = FpsMeter()
+        self.fps = FpsMeter()
+        return self
+
+    def step(self, frame, t: StageTimer) -> Tuple[Faces, Optional[np.ndarray]]:
+        """detect → crop → classify (one batched call for all faces) → draw: the frame's faces and view."""
+        with t.stage("detect"):
+            faces = find_faces(frame.image, frame.index, self.detector, self.tracker, self.cfg.detect_every)
+        with t.stage("preprocess"):
+            crops, keep = crop_faces(frame.image, faces.boxes)
+            faces = faces[keep]  # a dropped box takes its track id with it
+            batch = preprocess(crops, self.meta)
+        with t.stage("infer"):
+            logits = self.backend.infer(batch)
+        with t.stage("postprocess"):
+            faces = classify(faces, logits, self.meta.labels)
+        self.fps.tick()
+        with t.stage("output"):
+            view = None
+            if self.draws:
+                banner = banner_text(self.fps.fps, t.total(), len(faces), self.source.dropped)
+                view = draw(frame.image, faces, self.meta.labels, banner)
+        return faces, view
+
+    def process(self, on_frame: Optional[Callable] = None) -> str:
+        """Process frames until the run ends; why it ended."""
+        cfg, daemon, source, log = self.cfg, self.daemon, self.source, self.log
         while not cfg.max_frames or log.frames < cfg.max_frames:
             if daemon.stop.is_set():
                 break
@@ -81,78 +121,52 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame=N
                     frame = source.read(cfg.timeout)
                 except (EndOfStream, RetryStopped):
                     break
-            with t.stage("detect"):
-                boxes, ids = find_faces(frame.image, frame.index, detector, tracker, cfg.detect_every)
-            with t.stage("preprocess"):
-                crops, boxes = crop_faces(frame.image, boxes)
-                batch = preprocess(crops, meta)
-            with t.stage("infer"):
-                logits = backend.infer(batch)  # one batched call for all faces of the frame
-            with t.stage("postprocess"):
-                results = top1(logits, meta.labels)
-            fps.tick()
+            faces, view = self.step(frame, t)
             with t.stage("output"):
-                view = None
-                if sink is not None or daemon.serving:
-                    banner = banner_text(fps.fps, t.total(), len(results), source.dropped)
-                    view = draw(frame.image, boxes, results, meta.labels, banner)
-                if sink is not None and not sink.write(view):
-                    stopped = "quit by the user"
-                    break
-            record = frame_record(frame.index, frame.t_capture, t.times, boxes, results, fps.fps,
-                                  source.dropped, source.corrupt, ids[:len(results)])
-            daemon.frame(record, view, [r[0] for r in results], source)
-            log.add(record)
+                if not all([sink.write(frame, faces, view) for sink in self.sinks]):
+                    return daemon.stop_reason or "quit by the user"
+            line = frame_record(frame.index, frame.t_capture, t.times, faces, self.fps.fps, source.dropped,
+                                source.corrupt)
+            daemon.frame(line, view, faces, source)
+            log.add(line)
             if on_frame is not None:
-                on_frame(frame, boxes, results)
+                on_frame(frame, faces)
         else:
-            stopped = "--max-frames reached"
-        stopped = daemon.stop_reason or stopped
-        ok = True
-    except KeyboardInterrupt:
-        stopped, ok = "interrupted", True
-    finally:
-        daemon.stopping()
-        if source is not None:
-            source.close()
-        if sink is not None:
-            sink.close(keep=ok)
-        if log is not None:
-            extra = {"stopped": stopped, "source": source.describe(), "backend": backend.info(),
-                     "detector": detector.info(), "reconnects": source.reconnects}
-            extra.update(daemon.summary_extra(log.summary()["mean_fps"]))
-            summary = log.close(extra)
-        if backend is not None:
-            backend.close()
-        if detector is not None:
-            detector.close()
-        daemon.close()
-    return summary
+            return daemon.stop_reason or "--max-frames reached"
+        return daemon.stop_reason or "end of stream"
+
+    def finish(self) -> Dict:
+        """STOPPING=1, then the summary: written as the log's last line, kept in ``self.summary``."""
+        self.daemon.stopping()
+        extra = {"stopped": self.stopped, "source": self.source.describe(), "backend": self.backend.info(),
+                 "detector": self.detector.info(), "reconnects": self.source.reconnects}
+        extra.update(self.daemon.summary_extra(self.log.summary()["mean_fps"]))
+        self.summary = self.log.close(extra)
+        return self.summary
 
 
-def make_sink(cfg: RunConfig, source, echo=None):
-    from edge.run.sinks import VideoSink, WindowSink, display_available
+def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame: Optional[Callable] = None) -> Dict:
+    """Run until the stream ends, ``max_frames``, ``q``/Esc, SIGTERM or Ctrl-C; return the summary.
 
-    if cfg.save:
-        from edge.sources import gst
-
-        return VideoSink(cfg.save, getattr(getattr(source, "inner", source), "fps", 0) or cfg.fps,
-                         jetson=gst.available() and gst.is_jetson())
-    if cfg.headless:
-        return None
-    if not display_available():
-        if echo:
-            echo("no display here: running headless (pass --headless to skip this check)")
-        return None
-    return WindowSink()
+    Start-up order: settings that can be wrong (log folder, --serve) are checked first, then the model
+    loads, then the source opens — a bad setting never leaves a half-started daemon (see edge.service.daemon).
+    Parts close in reverse; the summary is written first, also when the run fails; a saved video is kept
+    unless the run failed (Ctrl-C keeps it). ``on_frame(frame, faces)`` is called after each logged frame.
+    """
+    loop = Loop(cfg, echo)
+    with contextlib.ExitStack() as parts:
+        try:
+            loop.open(parts)
+            loop.stopped = loop.process(on_frame)
+        except KeyboardInterrupt:
+            loop.stopped = "interrupted"
+    return loop.summary
 
 
 def describe_source(cfg: RunConfig, jetson: Optional[bool] = None) -> str:
     """What ``--print-pipeline`` prints: the GStreamer description, or how OpenCV opens the source."""
-    from edge.sources import gst, parse_uri, pipeline_for
-
-    spec = parse_uri(cfg.source_uri())
+    spec = sources.parse_uri(cfg.source_uri())
     if jetson is None:
         jetson = gst.available() and gst.is_jetson()
-    desc = pipeline_for(spec, cfg.width, cfg.height, cfg.fps, cfg.flip, jetson=jetson)
+    desc = sources.pipeline_for(spec, cfg.width, cfg.height, cfg.fps, cfg.flip, jetson=jetson)
     return desc or "{} '{}' read with cv2.imread".format(spec.kind, spec.target)

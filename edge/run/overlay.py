@@ -3,6 +3,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from edge.run.results import Faces
+
 # BGR; class 0 green, class 1 red, … — for the mask model: with_mask green, without_mask red.
 PALETTE = ((60, 200, 60), (40, 40, 230), (230, 160, 40), (40, 200, 230), (200, 60, 200), (160, 160, 160))
 KNOWN = {"with_mask": PALETTE[0], "without_mask": PALETTE[1], "mask_weared_incorrect": PALETTE[3]}
@@ -24,19 +26,22 @@ def banner_text(fps: float, total_ms: float, faces: int, dropped: int = 0) -> st
     return text + ("  {} dropped".format(dropped) if dropped else "")
 
 
-def draw(frame: np.ndarray, boxes: np.ndarray, results: Sequence[Tuple[str, float]], labels: Sequence[str],
-         banner: str = "") -> np.ndarray:
-    """Draw in place on ``frame`` (BGR) and return it."""
+def draw(frame: np.ndarray, faces: Faces, labels: Sequence[str] = (), banner: str = "") -> np.ndarray:
+    """Draw ``faces`` in place on ``frame`` (BGR), coloured by class among ``labels``, and return it;
+    a face not yet classified gets a grey box without caption."""
     import cv2
 
     h = frame.shape[0]
     thick = max(1, h // 360)
     font = 0.5 * max(1.0, h / 720.0)
-    for box, (label, score) in zip(np.asarray(boxes).reshape(-1, 4), results):
+    named = faces.labels is not None and faces.probs is not None
+    for i, box in enumerate(faces.boxes):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        colour = class_colour(label, labels)
+        colour = class_colour(faces.labels[i], labels) if named else PALETTE[-1]
         cv2.rectangle(frame, (x1, y1), (x2, y2), colour, 2 * thick)
-        text = caption(label, score)
+        if not named:
+            continue
+        text = caption(faces.labels[i], faces.probs[i])
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
         cv2.rectangle(frame, (x1, ty - th - base), (x1 + tw + 4, ty + base), colour, -1)

@@ -1,9 +1,52 @@
-"""Where annotated frames go: a window (``q``/Esc quits), a video file, or nowhere (``--headless``)."""
+"""Where processed frames go: each sink is given every frame with its faces and the annotated view.
+
+    for sink in sinks: sink.write(frame, faces, view)   # False: the user asked to quit
+    sink.close(keep=ok)                                  # keep what was written unless the run failed
+
+Today a window (``q``/Esc quits) or a video file (``--save``), or none (``--headless``); an event or
+stream output is one more ``Sink`` subclass added in ``make_sinks``.
+"""
 import os
 import sys
 import tempfile
+from typing import List
 
 from edge.errors import InputError
+from edge.sources import gst
+
+
+class Sink:
+    """A frame output; also a context manager that keeps its output only when the run ended cleanly."""
+
+    needs_view = True  # the loop draws the annotated view only when a sink (or the live view) needs it
+
+    def write(self, frame, faces, view) -> bool:
+        """One processed frame (``edge.sources.base.Frame``, ``edge.run.results.Faces``, annotated BGR or
+        None); False when the user asked to quit."""
+        raise NotImplementedError
+
+    def close(self, keep: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> "Sink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(keep=exc_type is None)
+
+
+def make_sinks(cfg, source, echo=None) -> List[Sink]:
+    """The sinks ``cfg`` asks for: ``--save`` a video, else a window unless ``--headless`` or no display."""
+    if cfg.save:
+        return [VideoSink(cfg.save, getattr(getattr(source, "inner", source), "fps", 0) or cfg.fps,
+                          jetson=gst.available() and gst.is_jetson())]
+    if cfg.headless:
+        return []
+    if not display_available():
+        if echo:
+            echo("no display here: running headless (pass --headless to skip this check)")
+        return []
+    return [WindowSink()]
 
 
 def display_available() -> bool:
@@ -20,15 +63,15 @@ def display_available() -> bool:
         return False
 
 
-class WindowSink:
+class WindowSink(Sink):
     def __init__(self, title: str = "edge run"):
         self.title = title
 
-    def write(self, frame) -> bool:
-        """Show the frame; False when the user asked to quit."""
+    def write(self, frame, faces, view) -> bool:
+        """Show the view; False when the user asked to quit."""
         import cv2
 
-        cv2.imshow(self.title, frame)
+        cv2.imshow(self.title, view)
         key = cv2.waitKey(1) & 0xFF
         return key not in (ord("q"), 27)
 
@@ -38,7 +81,7 @@ class WindowSink:
         cv2.destroyAllWindows()
 
 
-class VideoSink:
+class VideoSink(Sink):
     """An MP4 written to a temporary file and moved into place on close (never half-written).
 
     On a Jetson (OpenCV with GStreamer and ``nvv4l2h264enc``) the hardware encoder through
@@ -69,12 +112,12 @@ class VideoSink:
         self.encoder = "mp4v (OpenCV software)"
         return cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
 
-    def write(self, frame) -> bool:
+    def write(self, frame, faces, view) -> bool:
         if self._writer is None:
-            self._writer = self._open(frame.shape[1], frame.shape[0])
+            self._writer = self._open(view.shape[1], view.shape[0])
             if not self._writer.isOpened():
                 raise InputError("cannot write a video to '{}'".format(self.path))
-        self._writer.write(frame)
+        self._writer.write(view)
         return True
 
     def close(self, keep: bool = True):

@@ -10,34 +10,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), xyxy."""
-    a = np.asarray(a, np.float32).reshape(-1, 4)[:, None]
-    b = np.asarray(b, np.float32).reshape(-1, 4)[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    union = area(a) + area(b) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
-
-
-def greedy_match(iou: np.ndarray, threshold: float) -> List[Tuple[int, int]]:
-    """(row, col) pairs, best IoU first, each row and column used once, IoU ≥ ``threshold``."""
-    pairs = []
-    if iou.size == 0:
-        return pairs
-    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
-    used_r, used_c = set(), set()
-    for r, c in order:
-        if iou[r, c] < threshold:
-            break
-        if r not in used_r and c not in used_c:
-            pairs.append((int(r), int(c)))
-            used_r.add(r)
-            used_c.add(c)
-    return pairs
+from edge.detectors.boxes import greedy_match, iou_matrix
 
 
 class BoxTracker:

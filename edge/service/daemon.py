@@ -1,11 +1,12 @@
 """The long-running side of ``edge run``: start-up checks, signals, systemd, live view, telemetry, and a
 source that is reopened with back-off when it fails.
 
-    daemon = Daemon(cfg, echo)       # checks the log folder, binds --serve, traps SIGTERM/SIGINT: before
-    ...                              # the model and the camera open, so a bad setting never half-starts
-    source = daemon.open_source()    # ReopeningSource
-    for each frame: daemon.frame(record, view, labels)   # watchdog, READY=1, STATUS=, publish, telemetry
-    daemon.close(summary)            # STOPPING=1, server closed, telemetry stopped, signals restored
+    with Daemon(cfg, echo) as daemon:  # checks the log folder, binds --serve, traps SIGTERM/SIGINT: before
+        ...                            # the model and the camera open, so a bad setting never half-starts
+        source = daemon.open_source()  # ReopeningSource
+        for each frame: daemon.frame(line, view, faces, source)  # watchdog, READY=1, STATUS=, publish, telemetry
+        daemon.stopping()              # STOPPING=1 (sent on exit if not yet)
+    # on exit: server closed, telemetry stopped, signals restored
 
 Which faults are ridden out (the rest end the run with one clear line):
 
@@ -83,6 +84,7 @@ class Daemon:
         self.state = self.server = self.telemetry = None
         self._seen = {"dropped_frames": 0, "decode_errors": 0}
         self._last_extend = 0.0
+        self._stopping_sent = False
         self.notify = Notifier()
         if cfg.serve.address:
             from edge.service.serve import LiveState, check_serve, start_server
@@ -134,8 +136,9 @@ class Daemon:
                               tick=self._waiting, on_reopen=reopened)
         return src.start(self.cfg.wait_for_source)
 
-    def frame(self, record: Dict[str, Any], view, labels, source) -> None:
-        """After each processed frame (before it is logged: telemetry goes into its record)."""
+    def frame(self, record: Dict[str, Any], view, faces, source) -> None:
+        """After each processed frame: its log line ``record`` (before it is logged: telemetry goes into it),
+        the annotated view (or None), its ``edge.run.results.Faces`` and the source (for its counters)."""
         self.notify.watchdog()
         self.frames += 1
         if self.frames == 1:
@@ -151,6 +154,7 @@ class Daemon:
             import cv2
 
             ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 80]) if view is not None else (0, None)
+            labels = [str(x) for x in faces.labels] if faces.labels is not None else []
             self.state.publish(jpeg.tobytes() if ok else None, record, stages_ms=record["ms"], labels=labels)
             for name, now in (("dropped_frames", source.dropped), ("decode_errors", source.corrupt)):
                 if now > self._seen[name]:
@@ -167,7 +171,10 @@ class Daemon:
         return {"telemetry": tm, "energy_mj_per_frame": energy_per_frame_mj(power, mean_fps)}
 
     def stopping(self) -> None:
-        self.notify.stopping("stopping: " + (self.stop_reason or "end of run"))
+        """STOPPING=1 to systemd, once."""
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            self.notify.stopping("stopping: " + (self.stop_reason or "end of run"))
 
     def close(self) -> None:
         if self.telemetry is not None:
@@ -178,3 +185,10 @@ class Daemon:
             signal.signal(sig, old)
         self._old_handlers = {}
         self.notify.close()
+
+    def __enter__(self) -> "Daemon":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stopping()
+        self.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from edge.config import setting
 from edge.errors import UsageError, require
 from edge.timing import FpsMeter, summarize
 
@@ -37,8 +38,12 @@ MIN_TOKEN_LENGTH = 16
 class ServeConfig:
     """``--serve HOST:PORT`` and ``--serve-token``: off unless an address is given."""
 
-    address: Optional[str] = None
-    token: Optional[str] = None
+    address: Optional[str] = setting(None, "--serve", "Serve the live view (page, /stream.mjpg, /status.json, "
+                                                      "/metrics) on HOST:PORT, e.g. 127.0.0.1:8080; other hosts "
+                                                      "need a token.")
+    token: Optional[str] = setting(None, "--serve-token", "Token clients must send (≥ 16 characters; required for "
+                                                          "anything but localhost). Also read from "
+                                                          "EDGE_SERVE_TOKEN.", envvar="EDGE_SERVE_TOKEN")
 
 
 def parse_address(text: str) -> Tuple[str, int]:

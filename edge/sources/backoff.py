@@ -9,16 +9,20 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Tuple, Type
 
+from edge.config import setting
+
 
 @dataclass
 class BackoffConfig:
     """Back-off between attempts: initial·factor^n seconds, capped at max_delay, ±jitter (fraction)."""
 
-    initial: float = 0.5
-    factor: float = 2.0
-    max_delay: float = 30.0
-    jitter: float = 0.0
-    attempts: int = 0  # 0 = retry forever (a daemon); otherwise give up after this many attempts
+    initial: float = setting(0.5, "--reconnect-initial", "Seconds before the first attempt to reopen a failed "
+                                                         "camera.")
+    factor: float = setting(2.0, "--reconnect-factor", "Back-off growth per failed attempt.")
+    max_delay: float = setting(30.0, "--reconnect-max-delay", "Longest wait between attempts (seconds).")
+    jitter: float = setting(0.0, "--reconnect-jitter", "Randomise each wait by ± this fraction (0–1).")
+    attempts: int = setting(0, "--reconnect-attempts", "Give up after N failed attempts (0: retry forever, for a "
+                                                       "service).")
 
 
 def backoff_delay(attempt: int, initial: float = 0.5, factor: float = 2.0, max_delay: float = 30.0,

@@ -59,8 +59,11 @@ def missing_elements(pipeline: str) -> List[str]:
 
 
 def is_jetson() -> bool:
-    """A Jetson has NVIDIA's GStreamer elements (nvvidconv) registered."""
-    return available() and gst().ElementFactory.find("nvvidconv") is not None
+    """A Jetson (``edge.files.is_jetson``) whose GStreamer has NVIDIA's elements (nvvidconv): the Jetson
+    pipelines can run here."""
+    from edge.files import is_jetson as jetson_board
+
+    return jetson_board() and available() and gst().ElementFactory.find("nvvidconv") is not None
 
 
 def usb_offers_mjpeg(device: str) -> Optional[bool]:

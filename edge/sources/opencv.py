@@ -5,7 +5,7 @@ from typing import List
 
 from edge.errors import HardwareError, InputError
 from edge.sources.base import EndOfStream, Source, valid_image
-from edge.sources.uri import IMAGE_SUFFIXES
+from edge.files import IMAGE_SUFFIXES
 
 MAX_CONSECUTIVE_BAD = 25  # undecodable frames in a row before a file counts as ended/broken
 

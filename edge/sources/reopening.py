@@ -21,7 +21,8 @@ def reopen_policy(kind: str, loop: bool):
 
 def source_kind(uri: str) -> str:
     """The URI's kind (edge.sources.uri.KINDS); a path that does not exist yet counts as a file."""
-    from edge.sources.uri import IMAGE_SUFFIXES, parse_uri
+    from edge.files import IMAGE_SUFFIXES
+    from edge.sources.uri import parse_uri
 
     try:
         return parse_uri(uri).kind

@@ -12,8 +12,7 @@ from typing import Dict, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from edge.errors import InputError, UsageError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+from edge.files import IMAGE_SUFFIXES
 KINDS = ("csi", "usb", "rtsp", "test", "video", "image", "folder")
 HELP = ("expected a camera (csi, csi://N, usb, N, /dev/videoN), rtsp://…, test://, a video file, an "
         "image or a folder of images")

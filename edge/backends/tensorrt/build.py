@@ -20,17 +20,16 @@ This module must stay Python-3.6 compatible (checked by ``vermin`` in CI).
 """
 import os
 import re
-import tempfile
 import time
 from collections import namedtuple
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from edge.backends.base import DETECTOR_KEY, detector_model_meta
 from edge.backends.tensorrt.runtime import has_dynamic_hw  # the runtime's rule for a dynamic height/width
-from edge.backends.tensorrt.sidecar import (check_engine, file_sha256, fingerprint_mismatches, make_fingerprint, read_sidecar,
+from edge.backends.tensorrt.sidecar import (check_engine, fingerprint_mismatches, make_fingerprint, read_sidecar,
                          write_sidecar)
 from edge.errors import EdgeError, HardwareError, InputError, UsageError, require
-from edge.meta import ONNX_KEY, ModelMeta
+from edge.files import sha256_file, write_atomic
+from edge.meta import DETECTOR_KEY, ONNX_KEY, ModelMeta, detector_model_meta
 from edge.backends.tensorrt.profile import (batch_profile, default_max_batch, default_opt_batch, hw_text, input_multiple,
                                 profile_shapes, spatial_profile)
 
@@ -239,23 +238,9 @@ def make_calibrator(trt, batches, batch_size: int, cache_path: str):
             return None
 
         def write_calibration_cache(self, cache):
-            _atomic_write(cache_path, bytes(memoryview(cache)))
+            write_atomic(cache_path, bytes(memoryview(cache)))
 
     return Calibrator()
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def device_caps():
@@ -303,7 +288,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
                               calib_batches is not None, gpu)
     for note in choice.notes:
         echo("note: " + note)
-    onnx_sha = file_sha256(onnx_path)
+    onnx_sha = sha256_file(onnx_path)
     path = out or engine_path(onnx_path, version, gpu, cc, choice.name)
     current = make_fingerprint(version, gpu, cc, choice.name, onnx_sha)
     existing = None
@@ -392,8 +377,8 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     if blob is None:
         raise EdgeError("TensorRT could not build the engine (see its log above; --trt-log verbose for more)")
     seconds = time.time() - t0
-    _atomic_write(path, bytes(memoryview(blob)))
-    _atomic_write(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    write_atomic(path, bytes(memoryview(blob)))
+    write_atomic(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
     input_shapes = {k: list(v) for k, v in zip(("min", "opt", "max"), shapes)}
     extra = {"build": {"profile": list(prof), "input_shapes": input_shapes, "workspace_mib": ws // MiB,
                        "api": plan.generation, "seconds": round(seconds, 1), "calibration_cache": cache_file,

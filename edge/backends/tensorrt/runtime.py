@@ -28,10 +28,10 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge.backends.base import Backend, MetaOverrides, detector_model_meta, run_planned, run_planned_many
+from edge.backends.base import Backend, MetaOverrides, run_planned, run_planned_many
 from edge.backends.tensorrt.sidecar import check_engine, device_fingerprint, read_sidecar
 from edge.errors import HardwareError, InputError, require
-from edge.meta import ModelMeta
+from edge.meta import ModelMeta, detector_model_meta
 
 log = logging.getLogger("edge.tensorrt")
 

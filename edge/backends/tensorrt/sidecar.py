@@ -5,12 +5,12 @@ Engines are not portable: one built by another TensorRT version, on another GPU,
 precision or ONNX file must be rebuilt. The decisions here are pure functions; only
 ``device_fingerprint`` touches the GPU libraries.
 """
-import hashlib
 import json
 import os
 from typing import Dict, List, Optional, Tuple
 
 from edge.errors import InputError, require
+from edge.files import write_atomic
 from edge.meta import ModelMeta
 
 SIDECAR_SUFFIX = ".json"
@@ -19,14 +19,6 @@ FINGERPRINT_KEYS = ("tensorrt", "gpu", "compute_capability", "precision", "onnx_
 
 def sidecar_path(engine_path: str) -> str:
     return engine_path + SIDECAR_SUFFIX
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_fingerprint(tensorrt: str, gpu: str, compute_capability: str, precision: str,
@@ -51,12 +43,7 @@ def write_sidecar(engine_path: str, meta: ModelMeta, fingerprint: Dict[str, str]
                   extra: Optional[Dict] = None) -> str:
     data = {"meta": meta.to_dict(), "fingerprint": fingerprint}
     data.update(extra or {})
-    path = sidecar_path(engine_path)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(sidecar_path(engine_path), json.dumps(data, indent=2, sort_keys=True))
 
 
 def read_sidecar(engine_path: str) -> Tuple[ModelMeta, Dict[str, str], Dict]:

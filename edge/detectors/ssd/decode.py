@@ -1,5 +1,6 @@
-"""Pure numpy post- and pre-processing for SSD face detectors (BlazeFace): scores, box decoding, NMS,
-letterboxing, tiling, and the mapping from model coordinates back to frame pixels.
+"""Pure numpy post- and pre-processing for SSD face detectors (BlazeFace): scores, box decoding,
+letterboxing, tiling, and the mapping from model coordinates back to frame pixels (IoU and NMS:
+``edge.detectors.boxes``).
 
 Coordinates: boxes are xyxy. Model outputs are decoded into the model input's normalised [0, 1]
 coordinates (a square, or a w x h rectangle for a fully convolutional model fed a whole frame);
@@ -33,68 +34,6 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale) -> Tuple[np.ndarra
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     keypoints = raw[:, 4:].reshape(len(anchors), -1, 2) + anchors[:, None, :]
     return boxes.astype(np.float32), keypoints.astype(np.float32)
-
-
-def _area(b: np.ndarray) -> np.ndarray:
-    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
-
-
-def _intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(M, N) intersection areas of xyxy boxes ``a`` (M, 4) with ``b`` (N, 4)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    return np.prod(np.clip(rb - lt, 0, None), axis=2)
-
-
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box against (N, 4) boxes; 0 where the union is empty."""
-    box = np.asarray(box, np.float32).reshape(1, 4)
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    inter = _intersections(box, boxes)[0]
-    union = _area(box) + _area(boxes) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: bool = False,
-        contain_threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Non-maximum suppression, best score first; a box is suppressed when IoU > ``iou_threshold``
-    (or, with ``contain_threshold``, when more than that fraction of it lies inside a kept box: a part
-    of a face found beside the whole face).
-
-    ``weighted`` (MediaPipe's WEIGHTED overlap type, as its face graphs use): each kept box is the
-    score-weighted mean of itself and the boxes it suppresses by IoU; its score stays the best one.
-    Returns (boxes (M, 4), scores (M,)), best first.
-    """
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    scores = np.asarray(scores, np.float32).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    boxes, scores = boxes[order], scores[order]
-    # every pair at once (N is small: candidates above a score threshold), then a loop over kept boxes
-    inter = _intersections(boxes, boxes)
-    area = _area(boxes)
-    union = area[:, None] + area[None, :] - inter
-    overlap = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) > iou_threshold
-    np.fill_diagonal(overlap, True)  # the best box itself, even when degenerate
-    if contain_threshold is not None:  # [i, j]: the part of box j inside box i
-        inside = np.where(area[None, :] > 0, inter / np.maximum(area[None, :], 1e-12), 0.0) > contain_threshold
-    kept_boxes, kept_scores = [], []
-    left = np.ones(len(boxes), bool)
-    for best in range(len(boxes)):
-        if not left[best]:
-            continue
-        group = left & overlap[best]
-        if weighted:
-            w = scores[group][:, None]
-            kept_boxes.append((boxes[group] * w).sum(0) / w.sum())
-        else:
-            kept_boxes.append(boxes[best])
-        kept_scores.append(scores[best])
-        left &= ~group
-        if contain_threshold is not None:
-            left &= ~inside[best]
-    if not kept_boxes:
-        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
-    return np.stack(kept_boxes).astype(np.float32), np.asarray(kept_scores, np.float32)
 
 
 class Letterbox(NamedTuple):
