@@ -2,8 +2,8 @@
 
 COMMANDS lists every command, in ``edge --help`` order: its name → "module:attribute" under
 ``edge/commands/``, a function (one command) or a typer app (a group of sub-commands). Command modules
-import only typer at top level, so ``edge --help`` works on a machine without torch, tensorrt, pycuda
-or jtop. Help is click's plain layout (the same with typer 0.4 and today's), at most 80 columns; a usage
+import only typer and light config dataclasses (numpy at most) at top level, so ``edge --help`` works on
+a machine without torch, tensorrt, pycuda or jtop. Help is click's plain layout (the same with typer 0.4 and today's), at most 80 columns; a usage
 error (bad option, missing argument, bad value) is one line ``edge: error: …``, exit code 2.
 """
 import importlib

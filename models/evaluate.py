@@ -42,8 +42,10 @@ def label_map(model_labels: Sequence[str], data_classes: Sequence[str], model: s
 
 
 def evaluate(model: str, data: str, split: str = "test", seed: int = 0, val: float = 0.15, test: float = 0.15,
-             batch_size: int = 64, backend: str = "auto", progress: bool = True, trust: bool = False) -> Dict:
-    """Score ``model`` (.pt/.onnx/...) on one split of ``data`` (the split ``edge train`` made with this seed)."""
+             batch_size: int = 64, backend: str = "auto", progress: bool = True, trust: bool = False,
+             overrides=None) -> Dict:
+    """Score ``model`` (.pt/.onnx/...) on one split of ``data`` (the split ``edge train`` made with this seed);
+    ``overrides`` (MetaOverrides: labels, input size) for a model without edge metadata."""
     from tqdm import tqdm
 
     from edge.backends import load_backend
@@ -59,7 +61,7 @@ def evaluate(model: str, data: str, split: str = "test", seed: int = 0, val: flo
     samples = parts[split]
     if not samples:
         raise InputError("the {} split of '{}' is empty (seed {}, fractions {})".format(split, data, seed, fractions))
-    b = load_backend(model, backend, options={"trust": trust})
+    b = load_backend(model, backend, overrides, options={"trust": trust})
     try:
         to_model = label_map(b.meta.labels, folder.classes, model, data)
         from_model = {m: d for d, m in enumerate(to_model)}

@@ -79,6 +79,17 @@ def test_cli_eval_json_and_errors(tmp_path, tiny_faces, teacher_ckpt, cli):
     assert r.exit_code == 2 and "--split" in r.output
 
 
+def test_cli_eval_labels_override_the_models_own(tmp_path, tiny_faces, cli):
+    """--labels (the one syntax of run/export/bench/quantize) renames a model's outputs for eval too."""
+    other = save_checkpoint(create_model("small", labels=("cat", "dog")), str(tmp_path / "cats.pt"))
+    r = cli(["eval", other, "--data", tiny_faces, "--split", "all", "--json", "--labels", "with_mask,without_mask"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["n"] == 56 and np.array(rep["confusion"]).sum() == 56
+    r = cli(["eval", other, "--data", tiny_faces, "--labels", "with_mask"])
+    assert r.exit_code == 3 and "expected (N, 1) for labels ['with_mask']" in r.output
+
+
 def test_bundled_default_model_matches_its_record():
     import os
 

@@ -20,8 +20,12 @@ def _pyplot():
 
 
 def _save(fig, path: str) -> str:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    """Write ``fig`` as a PNG at ``path`` (atomically) and close it, also when writing fails."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
     return path
 
 
@@ -55,10 +59,7 @@ def latency_plot(results, path: str) -> str:
     _bars(ax, *_grouped(results, "per_item_ms"), fmt="{:.3g}")
     ax.set_ylabel("median latency per item (ms)")
     ax.set_title("Latency per item (median of timed calls; lower is better)")
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def speedup_plot(results, path: str) -> str:
@@ -68,10 +69,7 @@ def speedup_plot(results, path: str) -> str:
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_ylabel("speed-up per item over the first model")
     ax.set_title("Speed-up over {} (same batch; higher is better)".format(results[0]["label"]))
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def box_plot(samples: Dict[str, List[float]], path: str) -> str:
@@ -83,10 +81,7 @@ def box_plot(samples: Dict[str, List[float]], path: str) -> str:
     ax.set_ylabel("latency per call (ms)")
     ax.set_yscale("log")
     ax.set_title("Latency distribution per call")
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def write_plots(report: Dict[str, Any], out_dir: str) -> List[str]:

@@ -10,10 +10,6 @@ config_app = typer.Typer(help="Config files: check one and print the effective s
 DEFAULT_SCHEMA = "edge.run.config:RunConfig"
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(config_app, name="config")
-
-
 def load_schema(spec: str):
     """"package.module:Class" → the dataclass; UsageError when it is not one."""
     import dataclasses

@@ -20,10 +20,6 @@ NOT_CONFIG = ("config", "print_pipeline", "as_json")
 flag = partial(option, RunConfig)  # flag("haar.scale"): the typer option of that field
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
-
-
 def run(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", help="Read the settings from this TOML/YAML file "

@@ -101,12 +101,9 @@ def apply(actions: List[Action], root: str) -> None:
         if a.kind == "mkdir":
             os.makedirs(path, mode=a.mode, exist_ok=True)
         else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(a.content)
-            os.chmod(tmp, a.mode)
-            os.replace(tmp, path)
+            from edge.files import write_atomic
+
+            write_atomic(path, a.content, mode=a.mode)
         typer.echo(("mkdir " if a.kind == "mkdir" else "wrote ") + path)
 
 

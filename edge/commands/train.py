@@ -5,7 +5,7 @@ Each flag maps one-to-one to a field of ``models.train.TrainConfig`` / ``KDConfi
 """
 import json
 import sys
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -157,6 +157,8 @@ def evaluate(
     test: float = typer.Option(0.15, "--test", help="Test fraction used in training."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per inference call."),
     backend: str = model_options.backend_option(multiple=False),
+    labels: Optional[str] = model_options.labels_option(),
+    input_size: Optional[str] = model_options.input_size_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     trust: bool = typer.Option(False, "--trust", help="Allow unpickling a .pt that is not a plain "
                                                       "checkpoint (runs code from the file)."),
@@ -168,7 +170,9 @@ def evaluate(
     """
     from models.evaluate import evaluate as run, format_report
 
-    r = run(model, data, split, seed, val, test, batch_size, backend, progress=not as_json, trust=trust)
+    overrides = model_options.overrides(labels, input_size)
+    r = run(model, data, split, seed, val, test, batch_size, backend, progress=not as_json, trust=trust,
+            overrides=overrides)
     typer.echo(json.dumps(r, indent=2) if as_json else format_report(r))
 
 
