@@ -43,9 +43,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first and pinned: 2.13.0 resolves to the local CPU build here; an unpinned torch would pull
 # several GB of CUDA libraries.
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
-# PyGObject for the GStreamer appsink sources: 3.50.2 is the newest that builds against Debian 12's
-# gobject-introspection 1.74 (3.51+ needs girepository-2.0); its optional pycairo bindings are not needed.
-.venv/bin/python -m pip install -q "PyGObject==3.50.2" -Csetup-args=-Dpycairo=disabled
+# PyGObject for the GStreamer appsink sources, as the [gst] extra pins it (setup.cfg says why), built first
+# and alone so that its build flag (no pycairo bindings) reaches no other package.
+gst_pin="$(.venv/bin/python -c 'import configparser; c = configparser.ConfigParser(); c.read("setup.cfg");
+print([l for l in c["options.extras_require"]["gst"].splitlines() if l.strip()][0].split(";")[0].strip())')"
+.venv/bin/python -m pip install -q "$gst_pin" -Csetup-args=-Dpycairo=disabled
 .venv/bin/python -m pip install -q -e ".[host,dev,gst]"
 echo "$want" > "$stamp"
 echo "setup: ready (.venv/bin/edge)"

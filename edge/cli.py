@@ -121,6 +121,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH},
 )
 app.rich_markup_mode = None  # click's plain help: typer's Rich panels cut option names at 80 columns
+if getattr(typer.core, "rich", None) is not None:  # typer 0.6-0.11 (Python 3.6's newest) ignores that line
+    typer.core.rich = None
 
 
 def _print_version(value: bool):

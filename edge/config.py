@@ -1,8 +1,12 @@
 """Strict, typed config files: TOML (or YAML) → a dataclass, CLI flags on top, effective config as TOML.
 
-    cfg = load_config("/etc/edge/config.toml", RunConfig)      # unknown key / wrong type → UsageError
+    cfg = load_config("/etc/edge/config.toml", RunConfig)      # unknown key / wrong type → ConfigError
     cfg = merge_cli(cfg, {"max_frames": 100, "serve.address": "127.0.0.1:8080"})  # explicit flags only
-    print(show_config(cfg))
+    cfg = load_checked(RunConfig, path, {"max_frames": 100}, checks)  # both, then checks: every problem at once
+    print(show_config(cfg))                                     # secrets as "***"
+
+Every problem of a file is reported at once (``edge.errors.ConfigError``, one line), a misspelt key or
+section with "did you mean".
 
 Supported field types: str, int, float (an int is accepted), bool, Optional[X], List[X], Tuple[X, ...],
 Dict[str, X] and nested dataclasses (a ``[section]`` in TOML). A field without a default is required.
@@ -13,13 +17,14 @@ builds the typer options from it):
     scale: float = setting(0.4, "--detect-scale", "Detect on the frame scaled by this (0–1].")
 """
 import dataclasses
+import difflib
 import json
-import math
 import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from edge.errors import InputError, UsageError
+from edge.errors import ConfigError, EdgeError, InputError, UsageError
+from edge.toml_out import show_config, to_toml  # noqa: F401  (the TOML side of a config, re-exported)
 
 _NONE = type(None)
 
@@ -62,15 +67,18 @@ def _found(value) -> str:
     return "{} {}".format(kind, shown) if shown and len(shown) <= 40 else kind
 
 
-def _convert(value, tp, key: str, where: str):
-    """``value`` checked against type ``tp`` (and converted: list → tuple, table → dataclass)."""
+def _convert(value, tp, key: str, where: str, problems: Optional[list] = None):
+    """``value`` checked against type ``tp`` (and converted: list → tuple, table → dataclass). A section's
+    problems go to ``problems`` when given (the section then keeps what could be built)."""
     def bad():
         return UsageError("{}'{}' expected {}, found {}".format(where, key, describe_type(tp), _found(value)))
 
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()
-        return from_dict(tp, value, where=where, prefix=key + ".")
+        if problems is None:
+            return from_dict(tp, value, where=where, prefix=key + ".")
+        return _build(tp, value, key + ".", problems)
     o, args = _origin(tp), getattr(tp, "__args__", ()) or ()
     if o is typing.Union:
         if value is None and _NONE in args:
@@ -127,14 +135,15 @@ def _hints(cls) -> Dict[str, Any]:
 
 # --- fields with their flag and help ---------------------------------------------------------------
 
-def setting(default, flags: Union[str, Sequence[str], None], help: str, **cli):
+def setting(default, flags: Union[str, Sequence[str], None], help: str, secret: bool = False, **cli):
     """A dataclass field with its default, its command-line flag(s) and help, written once.
 
     ``flags``: "--detect-scale", several spellings ("--camera", "-c"), "--threaded/--no-threaded", or None
-    for a config-file-only key. ``cli``: more typer.Option arguments (e.g. ``envvar``).
+    for a config-file-only key. ``secret``: ``show_config`` prints "***" for it. ``cli``: more typer.Option
+    arguments (e.g. ``envvar``).
     """
     flags = (flags,) if isinstance(flags, str) else tuple(flags or ())
-    meta = {"flags": flags, "help": help, "cli": cli}
+    meta = {"flags": flags, "help": help, "cli": cli, "secret": secret}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -175,44 +184,87 @@ def flag_keys(cls, _prefix: str = "") -> Dict[str, str]:
 
 
 def check_fields(obj, checks, section: str = "", where: str = "run config") -> None:
-    """UsageError for the first ``(ok, key, expected)`` of ``checks`` that fails, naming the config key (in
-    ``section``) and its flag; ``key`` is a field of ``obj``, or several joined by "/"."""
+    """ConfigError listing every ``(ok, key, expected)`` of ``checks`` that fails, each naming the config key
+    (in ``section``) and its flag; ``key`` is a field of ``obj``, or several joined by "/"."""
+    problems = []
     for ok, key, expected in checks:
         if not ok:
             names = key.split("/")
             found = tuple(getattr(obj, n) for n in names) if len(names) > 1 else getattr(obj, key)
             flags = {f.name: f.metadata.get("flags") for f in dataclasses.fields(obj)}.get(key)
             flag = " ({})".format(long_flag(flags)) if flags else ""
-            raise UsageError("{} '{}{}'{}: expected {}, found {!r}".format(where, section, key, flag, expected, found))
+            problems.append("'{}{}'{}: expected {}, found {!r}".format(section, key, flag, expected, found))
+    if problems:
+        raise ConfigError(problems, where=where + " ")
 
 
 def from_dict(cls, data: Mapping[str, Any], where: str = "", prefix: str = ""):
-    """Build dataclass ``cls`` from ``data``; unknown keys, wrong types and missing keys raise UsageError.
+    """Build dataclass ``cls`` from ``data``; unknown keys, wrong types, missing keys and failed field checks
+    raise one ConfigError listing them all.
 
     ``where`` prefixes messages (e.g. "config.toml: "), ``prefix`` is the dotted section path.
     """
+    problems = []  # type: List[Any]
+    obj = _build(cls, data, prefix, problems)
+    if problems:
+        raise ConfigError(problems, where)
+    return obj
+
+
+def unknown_key(cls, key: str, prefix: str = "") -> str:
+    """The message for a key ``cls`` does not have: where it moved, or the keys it has and the closest."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    moved = flag_keys(cls).get(key, "")
+    if "." in moved:  # a flag's name, whose key lives in a section (an old flat key: detect_scale)
+        section, _, name = (prefix + moved).rpartition(".")
+        return "key '{}{}' moved to [{}] {}".format(prefix, key, section, name)
+    text = "unknown key '{}{}' (expected one of: {})".format(prefix, key, ", ".join(prefix + n for n in fields))
+    if moved:  # a flag's name for a key of another name: camera → source
+        return text + "; did you mean '{}{}' (the --{} flag's key)?".format(prefix, moved, key.replace("_", "-"))
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    if close:
+        hints = _hints(cls)
+        name = prefix + close[0]
+        return text + "; did you mean {}?".format(
+            "[{}]".format(name) if dataclasses.is_dataclass(hints[close[0]]) else "'{}'".format(name))
+    return text
+
+
+def _build(cls, data: Mapping[str, Any], prefix: str, problems: list):
+    """``cls`` from ``data``, every problem appended to ``problems``. With problems, what can still be built is
+    returned for further checks: bad keys keep their defaults, and when the field checks (``__post_init__``)
+    fail the object is assembled without them; None when a required key is missing."""
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    moved = flag_keys(cls).get(unknown[0], "") if unknown else ""
-    if "." in moved:  # a flag's name, whose key lives in a section (an old flat key: detect_scale)
-        section, _, key = (prefix + moved).rpartition(".")
-        raise UsageError("{}key '{}{}' moved to [{}] {}".format(where, prefix, unknown[0], section, key))
-    if unknown:
-        raise UsageError("{}unknown key '{}{}' (expected one of: {})".format(
-            where, prefix, unknown[0], ", ".join(prefix + n for n in fields)))
-    kwargs = {}
+    problems.extend(unknown_key(cls, k, prefix) for k in data if k not in fields)
+    kwargs, missing = {}, False
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], prefix + name, where)
+            try:
+                value = _convert(data[name], hints[name], prefix + name, "", problems)
+            except UsageError as e:
+                problems.append(e)
+                continue
+            if value is not None or data[name] is None:
+                kwargs[name] = value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore
-            raise UsageError("{}missing required key '{}{}' ({})".format(
-                where, prefix, name, describe_type(hints[name])))
-    return cls(**kwargs)
+            problems.append("missing required key '{}{}' ({})".format(prefix, name, describe_type(hints[name])))
+            missing = True
+    if missing:
+        return None
+    try:
+        return cls(**kwargs)
+    except EdgeError as e:  # the field checks: ConfigError (check_fields) or another one-line error
+        problems.append(e)
+        obj = object.__new__(cls)  # unchecked, only for the checks that follow (see load_checked)
+        for name, f in fields.items():
+            obj.__dict__[name] = kwargs[name] if name in kwargs else default_of(f)
+        return obj
 
 
 def read_file(path: str) -> Dict[str, Any]:
-    """The top-level table of a .toml / .yaml / .yml file; InputError when missing or malformed."""
+    """The top-level table of a .toml / .yaml / .yml file: InputError when it cannot be read, UsageError (a
+    config error, exit 2) when it is not valid TOML/YAML text or not a table."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".toml", ".yaml", ".yml"):
         raise UsageError("expected a config file ending in .toml, .yaml or .yml, found '{}'".format(path))
@@ -224,13 +276,13 @@ def read_file(path: str) -> Dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError("{}: expected a UTF-8 text file, found binary data".format(path)) from None
+        raise UsageError("{}: expected a UTF-8 text file, found binary data".format(path)) from None
     if ext == ".toml":
         toml = _toml_module()
         try:
             data = toml.loads(text)
         except toml.TOMLDecodeError as e:
-            raise InputError("{}: not valid TOML: {}".format(path, e)) from None
+            raise UsageError("{}: not valid TOML: {}".format(path, " ".join(str(e).split()))) from None
     else:
         from edge.errors import require
 
@@ -238,10 +290,10 @@ def read_file(path: str) -> Dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise InputError("{}: not valid YAML: {}".format(path, " ".join(str(e).split()))) from None
+            raise UsageError("{}: not valid YAML: {}".format(path, " ".join(str(e).split()))) from None
         data = {} if data is None else data
     if not isinstance(data, dict):
-        raise InputError("{}: expected a table of keys at the top level, found {}".format(
+        raise UsageError("{}: expected a table of keys at the top level, found {}".format(
             path, type(data).__name__))
     return data
 
@@ -259,6 +311,41 @@ def _toml_module():
 def load_config(path: str, cls):
     """Read ``path`` (TOML or YAML) into dataclass ``cls``, strictly (errors name the file and key)."""
     return from_dict(cls, read_file(path), where="{}: ".format(path))
+
+
+def load_checked(cls, path: Optional[str] = None, cli_values: Optional[Mapping[str, Any]] = None,
+                 checks: Sequence = ()):
+    """``cls`` from the file at ``path`` (if any) with ``cli_values`` (as for ``merge_cli``) on top, then each
+    of ``checks`` (a function of the config that raises an EdgeError): every problem in one ConfigError.
+
+    What ``edge run`` and ``edge config show`` both do, so that a config one accepts the other runs."""
+    data = _with_values(read_file(path) if path else {}, cli_values or {})
+    problems = []  # type: List[Any]
+    cfg = _build(cls, data, "", problems)
+    for check in checks if cfg is not None else ():
+        try:
+            check(cfg)
+        except EdgeError as e:
+            problems.append(e)
+    if problems:
+        raise ConfigError(problems, where="{}: ".format(path) if path else "")
+    return cfg
+
+
+def _with_values(data: Mapping[str, Any], values: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of the table ``data`` with the dotted keys of ``values`` set ("serve.address" in [serve])."""
+    out = dict(data)
+    for key, value in values.items():
+        table = out
+        *sections, name = key.split(".")
+        for section in sections:
+            inner = table.get(section, {})
+            if not isinstance(inner, dict):  # a wrong type in the file: reported as it is
+                break
+            table[section] = table = dict(inner)
+        else:
+            table[name] = value
+    return out
 
 
 def merge_cli(config, cli_values: Mapping[str, Any], _prefix: str = ""):
@@ -300,67 +387,3 @@ def cli_overrides(ctx, rename: Optional[Mapping[str, str]] = None, exclude=("con
     """
     rename = rename or {}
     return {rename.get(n, n): ctx.params[n] for n in explicit_params(ctx) if n not in exclude}
-
-
-# --- TOML output -----------------------------------------------------------------------------------
-
-def _toml_key(k: str) -> str:
-    return k if k and all(c.isalnum() or c in "-_" for c in k) else json.dumps(k)
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join("{} = {}".format(_toml_key(k), _toml_value(x)) for k, x in v.items()) + "}"
-    raise TypeError("cannot write {!r} as TOML".format(v))
-
-
-def to_toml(data: Mapping[str, Any], _section: str = "") -> str:
-    """TOML text of a dict (nested dicts of dicts → [sections]); None values are written as comments."""
-    lines, tables = [], []
-    for k, v in data.items():
-        if _is_section(v):
-            tables.append((k, v))
-        elif v is None:
-            lines.append("# {} = (not set)".format(_toml_key(k)))
-        else:
-            lines.append("{} = {}".format(_toml_key(k), _toml_value(v)))
-    out = "\n".join(lines)
-    for k, v in tables:
-        name = "{}.{}".format(_section, _toml_key(k)) if _section else _toml_key(k)
-        out += ("\n\n" if out else "") + "[{}]\n".format(name) + to_toml(v, name)
-    return out
-
-
-def _is_section(d: Mapping) -> bool:
-    return isinstance(d, _Section)
-
-
-class _Section(dict):
-    """A dict that came from a nested dataclass (written as a [section], not an inline table)."""
-
-
-def _as_sections(obj):
-    if dataclasses.is_dataclass(obj):
-        return _Section((f.name, _as_sections(getattr(obj, f.name))) for f in dataclasses.fields(obj))
-    if isinstance(obj, (list, tuple)):
-        return [_as_sections(x) for x in obj]
-    return obj
-
-
-def show_config(cfg) -> str:
-    """The effective config as TOML (loads back with ``load_config`` to an equal dataclass)."""
-    return to_toml(_as_sections(cfg)).rstrip("\n") + "\n"

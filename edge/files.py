@@ -4,13 +4,18 @@ Jetson.
     with atomic_path("model.onnx") as tmp:      # a temp file beside it, moved over it only on success
         onnx.save(proto, tmp)
     write_atomic("bench.json", text)            # the same for text or bytes in hand
+    check_writable("runs/x.onnx", "--output")   # before any work: InputError saying why it cannot be written
     sha256_file("model.onnx")                   # hex digest, read in chunks
     is_jetson(), jetson_model()                 # from the files L4T and the device tree leave
 """
 import contextlib
+import errno
 import hashlib
 import os
+import tempfile
 from typing import Iterator, Optional, Union
+
+from edge.errors import EdgeError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")  # what OpenCV reads
 L4T_RELEASE = "/etc/nv_tegra_release"
@@ -57,6 +62,64 @@ def _new_file(directory: str, suffix: str) -> str:
             return tmp
         except FileExistsError:
             continue
+
+
+def check_writable(path: str, flag: str, append: bool = False, folder: bool = False, hint: str = "") -> str:
+    """``path`` unless it cannot be written, else InputError (one line naming ``flag``; ``hint`` added where
+    the cause is a folder or file that refuses writes). Tried with probes that leave nothing behind, so it
+    holds as root and on special or read-only file systems:
+
+    * a file written whole (``atomic_path``): ``path`` is not a folder or a device, and its folder takes a
+      new file; a missing folder is fine when its nearest existing parent takes one (it is made later);
+    * ``append``: an existing ``path`` opens for appending (a device such as /dev/full too), else as above;
+    * ``folder``: ``path`` is a folder, or can be made one, that takes a new file.
+    """
+    full = os.path.abspath(path)
+    if folder or not os.path.exists(full):
+        if os.path.exists(full) and not os.path.isdir(full):
+            raise InputError("expected a folder for {}, found the file '{}'".format(flag, path))
+        _probe(full if folder else os.path.dirname(full), flag, hint)
+    elif os.path.isdir(full):
+        raise InputError("expected a file path for {}, found the folder '{}'".format(flag, path))
+    elif append:
+        try:
+            open(full, "ab").close()
+        except OSError as e:
+            raise InputError("cannot write {} '{}': {}{}".format(flag, path, _reason(e), hint)) from None
+    elif not os.path.isfile(full):
+        raise InputError("expected a regular file for {}, found a device or other special file at '{}'".format(
+            flag, path))
+    else:
+        _probe(os.path.dirname(full), flag, hint)
+    return path
+
+
+def _probe(folder: str, flag: str, hint: str) -> None:
+    """InputError unless ``folder`` takes a new file or, where it is missing, its nearest existing parent
+    takes a new folder."""
+    parent = folder
+    while not os.path.isdir(parent):
+        if os.path.exists(parent):
+            raise InputError("expected a folder for {}, found the file '{}'".format(flag, parent))
+        parent = os.path.dirname(parent)
+    try:
+        if parent == folder:
+            os.remove(_new_file(parent, ".probe"))
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".tmp-"))
+    except OSError as e:
+        raise InputError("cannot write {} in '{}': {}{}".format(flag, parent, _reason(e), hint)) from None
+
+
+def _reason(e: OSError) -> str:
+    if e.errno == errno.ENOENT:  # /proc and the like: the folder is there but takes no new files
+        return "it takes no new files"
+    return e.strerror or str(e)
+
+
+def write_failed(what: str, path: str, e: OSError) -> EdgeError:
+    """The one-line error (exit 1) of a write that failed midway: disk full, device gone."""
+    return EdgeError("cannot write {} '{}': {}".format(what, path, _reason(e)))
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:

@@ -18,6 +18,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from edge.backends.base import check_rows
 from edge.errors import EdgeError, InputError, UsageError
 from edge.files import atomic_path
 from edge.meta import ModelMeta
@@ -33,7 +34,8 @@ class ParityError(EdgeError):
 
 
 def probe(model: torch.nn.Module, meta: ModelMeta, batch: int = 1) -> torch.Tensor:
-    """Run the model once on a zero image batch; a forward that needs other inputs fails clearly."""
+    """Run the model once on a zero image batch; a forward that needs other inputs, logits of another shape
+    or NaN/inf in them fail clearly (the checks the backends make when they load the ONNX)."""
     x = torch.zeros((batch, meta.channels) + tuple(meta.input_size))
     try:
         with torch.no_grad():
@@ -44,6 +46,9 @@ def probe(model: torch.nn.Module, meta: ModelMeta, batch: int = 1) -> torch.Tens
     if not torch.is_tensor(y) or y.ndim != 2 or y.shape != (batch, meta.num_classes):
         raise InputError("expected the model to return logits of shape ({}, {}) for labels {}, found {}".format(
             batch, meta.num_classes, list(meta.labels), tuple(y.shape) if torch.is_tensor(y) else type(y).__name__))
+    if not bool(torch.isfinite(y).all()):
+        raise InputError("expected finite logits, found NaN or inf for a batch of {} zero image(s); are the "
+                         "model's weights NaN (a diverged training run)?".format(batch))
     return y
 
 
@@ -82,6 +87,8 @@ def torch_export(model, meta: ModelMeta, path: str, batch: Optional[int] = None,
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (x,), path, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True, dynamo=False)
+    except OSError:  # a full disk, not the model: `edge export` names the file (edge.files.write_failed)
+        raise
     except Exception as e:
         raise InputError("the model cannot be exported to ONNX opset {} ({}: {})".format(
             opset, type(e).__name__, _line(e))) from None
@@ -137,9 +144,13 @@ def ort_fn(session):
 
 
 def torch_fn(model):
+    """The model as numpy → numpy; logits without one row per image are an InputError (the parity gate says at
+    which batch)."""
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model(torch.from_numpy(x)).float().numpy()
+            y = model(torch.from_numpy(x)).float().numpy()
+        check_rows(len(x), y)
+        return y
     return run
 
 

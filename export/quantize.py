@@ -38,6 +38,14 @@ def onnx_meta(path: str) -> ModelMeta:
     return ModelMeta.from_onnx_props({p.key: p.value for p in model.metadata_props}, "'{}'".format(path))
 
 
+def check_fp32(path: str) -> None:
+    """The checks ``edge run``/``eval``/``bench`` make when they load the model (float32 input, input shape
+    against the metadata, one finite row of logits per image and label), on CPU, before calibration starts."""
+    from edge.backends.onnxruntime import OnnxRuntimeBackend
+
+    OnnxRuntimeBackend.load(path, options={"device": "cpu"}).close()
+
+
 def is_qdq(path: str) -> bool:
     """True when the ONNX holds QuantizeLinear nodes (explicitly quantized)."""
     import onnx
@@ -57,6 +65,7 @@ def quantize_onnx(fp32_path: str, out: str, calib_dir: str, limit: int = 256, me
     meta = onnx_meta(fp32_path)
     if is_qdq(fp32_path):
         raise InputError("'{}' is already INT8-quantized (QDQ); quantize the FP32 ONNX".format(fp32_path))
+    check_fp32(fp32_path)
     paths = calibration.calibration_paths(calib_dir, limit)
     t0 = time.time()
     directory = os.path.dirname(os.path.abspath(out))

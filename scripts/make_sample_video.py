@@ -29,7 +29,9 @@ def find_face(img):
     """(x, y, w, h) of the one face Haar finds in a photo, or None."""
     import cv2
 
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR))
+    from edge.detectors.haar import cascade_path
+
+    cascade = cv2.CascadeClassifier(cascade_path(HAAR))
     grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     boxes = cascade.detectMultiScale(grey, 1.1, 5, minSize=(max(60, min(grey.shape) // 8),) * 2)
     return tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
@@ -60,7 +62,13 @@ def head_patch(img, box, face_w, masked, rng):
     """A square head crop scaled so the face box is ``face_w`` wide → (patch, alpha, face box in patch)."""
     import cv2
 
-    from models.facemask import draw_mask
+    import importlib.util  # models/facemask.py alone: the models package imports torch (host only)
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "facemask.py")
+    spec = importlib.util.spec_from_file_location("facemask", path)
+    facemask = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(facemask)
+    draw_mask = facemask.draw_mask
 
     if masked:
         img = draw_mask(img, box, rng)

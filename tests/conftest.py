@@ -25,7 +25,9 @@ def face_photos():
     """{name: (BGR photo, (x, y, w, h) of its face found by Haar)}."""
     import cv2
 
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR))
+    from edge.detectors.haar import cascade_path
+
+    cascade = cv2.CascadeClassifier(cascade_path(HAAR))
     out = {}
     for name, img in _photos():
         boxes = cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(60, 60))
@@ -210,3 +212,73 @@ def square_blazeface(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("square") / "face_detection_square.onnx")
     onnx.save(proto, path)
     return path
+
+
+# --- bad models (issue 14): built in PyTorch, exported to ONNX with edge metadata, no export checks ---
+
+def _bad_model_classes(torch):
+    nn = torch.nn
+
+    class Head(nn.Module):
+        """(N, 3, 32, 32) → (N, outputs) through a conv and a linear layer; ``mode`` makes it misbehave."""
+
+        def __init__(self, outputs=2, mode=""):
+            super().__init__()
+            self.conv, self.fc, self.mode = nn.Conv2d(3, 4, 3, stride=4), nn.Linear(4 * 8 * 8, outputs), mode
+
+        def forward(self, x):
+            if self.mode == "int64":
+                x = x.float()
+            elif self.mode == "flat":
+                x = x.reshape(-1, 3, 32, 32)
+            y = self.fc(torch.relu(self.conv(x)).flatten(1))
+            if self.mode == "rows4":
+                y = y.repeat(4, 1)  # four rows of logits per image
+            elif self.mode == "one_row":
+                y = y[:1]  # one row of logits whatever the batch
+            elif self.mode == "late_nan":  # finite on an all-zero probe batch, NaN for any other image
+                y = y + torch.sqrt(-x.abs().flatten(1).max(dim=1, keepdim=True)[0])
+            return y
+
+    return Head
+
+
+@pytest.fixture(scope="session")
+def bad_models(tmp_path_factory):
+    """{name: path} of small with_mask/without_mask classifiers (32×32 RGB, dynamic batch) that misbehave:
+    "nan" (NaN weights), "late_nan" (finite on zeros, NaN on real images),
+    "rows4" (4 rows of logits per image), "one_row" (1 row whatever the batch), "int64" (an int64 input), "five" (5 outputs for 2 labels),
+    "flat" (a (N, 3072) input where the metadata says 32×32), "good" (the same net, well behaved); "nan_ts" and
+    "one_row_ts": those two as TorchScript with their edge.meta."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from export.onnx_export import finish
+
+    from edge.meta import ModelMeta
+
+    Head = _bad_model_classes(torch)
+    meta = ModelMeta(arch="", labels=("with_mask", "without_mask"), input_size=(32, 32))
+    out = tmp_path_factory.mktemp("bad_models")
+    image = torch.zeros((1, 3, 32, 32))
+    cases = {"good": (Head(), image), "nan": (Head(), image), "late_nan": (Head(mode="late_nan"), image),
+             "rows4": (Head(mode="rows4"), image), "one_row": (Head(mode="one_row"), image), "int64": (Head(mode="int64"), image.long()),
+             "five": (Head(outputs=5), image), "flat": (Head(mode="flat"), image.reshape(1, -1))}
+    paths = {}
+    for name, (model, x) in cases.items():
+        torch.manual_seed(0)
+        model.eval()
+        if name == "nan":
+            with torch.no_grad():
+                model.fc.weight.fill_(float("nan"))
+        path = paths[name] = str(out / (name + ".onnx"))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["logits"], opset_version=13,
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "rows"}}, dynamo=False)
+        finish(path, meta, simplify=False)
+        if name in ("nan", "one_row"):  # as TorchScript too
+            paths[name + "_ts"] = str(out / (name + ".ts"))
+            torch.jit.save(torch.jit.trace(model, x), paths[name + "_ts"], _extra_files={"edge.meta": meta.to_json()})
+    return paths

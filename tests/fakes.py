@@ -3,7 +3,8 @@ generation and nothing more, so a call from the other generation fails as it wou
 
 * ``install(monkeypatch, version, gpu, cc)`` puts ``tensorrt``, ``pycuda``, ``pycuda.driver`` and
   ``pycuda.autoinit`` doubles in ``sys.modules`` and returns the ``Device``: ``calls`` records what the
-  builder was asked, ``plans`` maps serialized plans to the engine doubles ``trt.Runtime`` deserializes.
+  builder was asked, ``plans`` maps serialized plans to the engine doubles ``trt.Runtime`` deserializes,
+  ``cuda_events`` what pycuda did with contexts and memory (``more_gpus``: GPUs 1, 2, ... beside GPU 0).
 * Builder side: ``Builder``, ``IBuilderConfig`` (8.2: ``max_workspace_size`` + ``build_engine``; 8.5+:
   ``set_memory_pool_limit`` + ``build_serialized_network``), ``OnnxParser`` — it reads the real ONNX's
   input names and shapes (symbolic dimensions become -1, as TensorRT reports them) — optimization
@@ -47,10 +48,29 @@ _MEMORY = {}  # device address → DeviceAllocation (flat float32 buffer)
 _ADDRESSES = itertools.count(4096, 4096)
 
 
-class DeviceAllocation:
+class ContextBound:
+    """A pycuda object freed in the context current at its creation: a free (explicit, or by its destructor)
+    after that context is detached is silently skipped by pycuda, which this double records as a leak."""
+
+    def _bind(self, what, stack, events):
+        self._what, self._ctx, self._events, self._freed = what, stack[-1] if stack else None, events, False
+
+    def _release(self):
+        if self._freed:
+            return
+        self._freed = True
+        dead = self._ctx is not None and not self._ctx.attached
+        self._events.append(("leak" if dead else "free", self._what))
+
+    def __del__(self):
+        self._release()
+
+
+class DeviceAllocation(ContextBound):
     """What ``pycuda.driver.mem_alloc`` returns: ``int()`` is the device pointer; ``free()``."""
 
-    def __init__(self, nbytes):
+    def __init__(self, nbytes, stack=(), events=None):
+        self._bind("device", stack, [] if events is None else events)
         self.buf = np.zeros(nbytes // 4, np.float32)  # float32 engines only
         self.addr = next(_ADDRESSES)
         _MEMORY[self.addr] = self
@@ -60,36 +80,63 @@ class DeviceAllocation:
 
     def free(self):
         _MEMORY.pop(self.addr, None)
+        self._release()
+
+
+class HostAllocation(bytearray, ContextBound):
+    """The ``base`` of a ``pycuda.driver.pagelocked_empty`` array: ``free()`` releases the pinned memory."""
+
+    def free(self):
+        self._release()
 
 
 def memory_at(address):
     return _MEMORY[int(address)]
 
 
-def pycuda_modules(gpu, cc, total):
-    """{"pycuda", "pycuda.driver", "pycuda.autoinit"} doubles of GPU 0 named ``gpu`` (sm ``cc``, ``total`` bytes)."""
+def pycuda_modules(gpu, cc, total, more_gpus=(), events=None):
+    """{"pycuda", "pycuda.driver", "pycuda.autoinit"} doubles of GPU 0 named ``gpu`` (sm ``cc``, ``total`` bytes)
+    and GPUs 1, 2, ... from ``more_gpus`` [(name, cc)]; ``events`` records pushes, pops, detaches, and each
+    free or leak of device memory, page-locked host memory and streams (``ContextBound``)."""
     pkg, drv, auto = (types.ModuleType(n) for n in ("pycuda", "pycuda.driver", "pycuda.autoinit"))
+    gpus = [(gpu, cc)] + list(more_gpus)
+    events = [] if events is None else events
+    stack = []  # the contexts pushed on this thread
 
     class Context:
-        def push(self):
-            pass
+        """A retained primary context."""
 
-        pop = detach = push
+        def __init__(self):
+            self.attached = True
+
+        def push(self):
+            stack.append(self)
+            events.append("push")
+
+        def pop(self):
+            assert stack and stack[-1] is self, "pop of a context that is not current"
+            stack.pop()
+            events.append("pop")
+
+        def detach(self):
+            self.attached = False
+            events.append("detach")
 
     class Device:
         def __init__(self, ordinal):
-            if ordinal != 0:
+            if not 0 <= ordinal < len(gpus):
                 raise drv.Error("cuDeviceGet failed: invalid device ordinal")
+            self.ordinal = ordinal
 
         @staticmethod
         def count():
-            return 1
+            return len(gpus)
 
         def name(self):
-            return gpu
+            return gpus[self.ordinal][0]
 
         def compute_capability(self):
-            return tuple(int(v) for v in cc.split("."))
+            return tuple(int(v) for v in gpus[self.ordinal][1].split("."))
 
         def total_memory(self):
             return total
@@ -97,11 +144,21 @@ def pycuda_modules(gpu, cc, total):
         def retain_primary_context(self):
             return Context()
 
-    class Stream:
+    class Stream(ContextBound):
         handle = 0
+
+        def __init__(self, flags=0):
+            self._bind("stream", stack, events)
 
         def synchronize(self):
             pass
+
+    def pagelocked_empty(shape, dtype):
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        dtype = np.dtype(dtype)
+        host = HostAllocation(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+        host._bind("host", stack, events)
+        return np.ndarray(shape, dtype, buffer=host)
 
     def memcpy_htod(dest, src):
         memory_at(dest).buf[:src.size] = np.ascontiguousarray(src).ravel()
@@ -112,8 +169,8 @@ def pycuda_modules(gpu, cc, total):
     drv.Error = type("Error", (Exception,), {})
     drv.init = lambda: None
     drv.Device, drv.Context, drv.Stream = Device, Context, Stream
-    drv.mem_alloc = DeviceAllocation
-    drv.pagelocked_empty = lambda shape, dtype: np.empty(shape, dtype)
+    drv.mem_alloc = lambda nbytes: DeviceAllocation(nbytes, stack, events)
+    drv.pagelocked_empty = pagelocked_empty
     drv.memcpy_htod = memcpy_htod
     drv.memcpy_htod_async = lambda dest, src, stream=None: memcpy_htod(dest, src)
     drv.memcpy_dtoh_async = lambda dest, src, stream=None: memcpy_dtoh(dest, src)
@@ -319,8 +376,9 @@ def onnx_engine(path, api, order=("classificators", "regressors"), batch=-1, pro
 def onnx_inputs(data):
     """[(name, shape)] of an ONNX model's graph inputs (initializers excluded), -1 for symbolic dimensions;
     raises on bytes that are not an ONNX model."""
-    import onnx
+    import pytest
 
+    onnx = pytest.importorskip("onnx")  # the fake parser reads the model with the host's onnx
     proto = onnx.load_model_from_string(bytes(data))
     if not proto.graph.node:
         raise ValueError("the model has no graph")
@@ -338,6 +396,7 @@ class Device:
         self.api = generation(version)
         self.calls = []
         self.plans = {}
+        self.cuda_events = []
 
     def fingerprint(self, precision="fp16", onnx_sha256="abc"):
         from edge.backends.tensorrt.sidecar import make_fingerprint
@@ -401,7 +460,7 @@ def tensorrt_module(device, fast_fp16=True, fast_int8=True):
         int8_calibrator = None
 
         def __init__(self):
-            self.profiles, self.cache = [], None
+            self.profiles, self.cache, self.calibration_profile = [], None, None
 
         def set_flag(self, flag):
             calls.append(("flag", flag))
@@ -412,7 +471,8 @@ def tensorrt_module(device, fast_fp16=True, fast_int8=True):
             return len(self.profiles) - 1
 
         def set_calibration_profile(self, profile):
-            calls.append(("calibration_profile",))
+            calls.append(("calibration_profile",) + tuple(profile.shapes.values()))
+            self.calibration_profile = profile
             return True
 
         def create_timing_cache(self, serialized_timing_cache):
@@ -435,11 +495,11 @@ def tensorrt_module(device, fast_fp16=True, fast_int8=True):
 
     def check_profiles(network, config):
         """TensorRT refuses (logs an error, builds nothing; here: AssertionError) a network with dynamic
-        inputs but no profile, a profile that misses an input, or shapes that contradict the input's fixed
-        dimensions or are not ordered min <= opt <= max."""
+        inputs but no profile, a profile (the INT8 calibration profile too) that misses an input, or shapes
+        that contradict the input's fixed dimensions or are not ordered min <= opt <= max."""
         dynamic = any(d < 0 for t in network.inputs for d in t.shape)
         assert config.profiles or not dynamic, "a network with dynamic inputs needs an optimization profile"
-        for profile in config.profiles:
+        for profile in config.profiles + [p for p in [config.calibration_profile] if p is not None]:
             for t in network.inputs:
                 lo, opt, hi = profile.shapes[t.name]
                 assert len(lo) == len(t.shape) and all(d < 0 or a == b == c == d
@@ -569,10 +629,11 @@ def engine_file(path, device, engine, meta, extra=None, built_on=None):
     return path
 
 
-def install(monkeypatch, version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True):
-    """Fake ``tensorrt`` (``version``) and ``pycuda`` with GPU 0 ``gpu`` in ``sys.modules``; the Device."""
+def install(monkeypatch, version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fast_int8=True, more_gpus=()):
+    """Fake ``tensorrt`` (``version``) and ``pycuda`` with GPU 0 ``gpu`` (and ``more_gpus`` [(name, cc)]) in
+    ``sys.modules``; the Device."""
     device = Device(version, gpu, cc)
     monkeypatch.setitem(sys.modules, "tensorrt", tensorrt_module(device, fast_fp16, fast_int8))
-    for name, mod in pycuda_modules(gpu, cc, total).items():
+    for name, mod in pycuda_modules(gpu, cc, total, more_gpus, device.cuda_events).items():
         monkeypatch.setitem(sys.modules, name, mod)
     return device

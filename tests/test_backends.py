@@ -184,9 +184,11 @@ def fake_engine_file(tmp_path, device):
     (None: to nothing) on a device double of the engine's API generation (8.2 Nano, 10.x Orin)."""
     meta = ModelMeta(arch="", labels=("a", "b"), input_size=(4, 4))
 
-    def make(engine, built_on=None):
-        here = device(*fakes.DEVICES[engine.api if engine is not None else "bindings"])
-        return load_backend(fakes.engine_file(str(tmp_path / "m.engine"), here, engine, meta, built_on=built_on))
+    def make(engine, built_on=None, options=None, more_gpus=()):
+        here = device(*fakes.DEVICES[engine.api if engine is not None else "bindings"], more_gpus=more_gpus)
+        make.device = here
+        return load_backend(fakes.engine_file(str(tmp_path / "m.engine"), here, engine, meta, built_on=built_on),
+                            options=options)
     return make
 
 
@@ -210,6 +212,51 @@ def test_tensorrt_backend_on_fake_engines_any_batch(fake_engine_file, engine_api
     backend.close()
 
 
+@pytest.mark.parametrize("engine_api", ["bindings", "tensors"])
+def test_tensorrt_engine_with_nan_outputs_is_refused_at_load(fake_engine_file, engine_api):
+    """The same load-time check as ONNX Runtime and PyTorch: a NaN-producing engine never labels a face."""
+    shape = (3, 4, 4)
+    profile = [(b,) + shape for b in (1, 4, 8)]
+    engine = fakes.ENGINES[engine_api]([("input", True, (-1,) + shape), ("logits", False, (-1, 2))], profile,
+                                       lambda x: {"logits": np.full((len(x), 2), np.nan, np.float32)},
+                                       lambda s: {"logits": (s[0], 2)})
+    with pytest.raises(InputError, match="expected finite outputs, found NaN or inf for a probe batch of 4"):
+        fake_engine_file(engine)
+    assert [e for e in fake_engine_file.device.cuda_events if e[0] == "leak"] == []  # closed on the way out
+
+
+@pytest.mark.parametrize("engine_api", ["bindings", "tensors"])
+def test_tensorrt_close_frees_everything_before_detaching_its_context(fake_engine_file, engine_api):
+    """Device buffers, page-locked host buffers and the stream are freed while the context is attached: pycuda
+    silently skips a free after ``detach()`` (a leak per load/close, e.g. `edge bench` over several engines)."""
+    import gc
+
+    backend = fake_engine_file(fakes.channel_means_engine(engine_api, shape=(3, 4, 4)))
+    backend.infer(np.zeros((3, 3, 4, 4), np.float32))
+    events = fake_engine_file.device.cuda_events
+    start = len(events)
+    backend.close()
+    del backend
+    gc.collect()
+    closing = events[start:]
+    assert [e for e in closing if e[0] == "leak"] == [], closing
+    frees = [e for e in closing if e[0] == "free"]
+    assert sorted(frees) == sorted([("free", "device")] * 2 + [("free", "host")] * 2 + [("free", "stream")])
+    assert closing[-1] == "detach" and closing.index("detach") > max(closing.index(f) for f in frees)
+
+
+def test_tensorrt_fingerprint_checks_the_gpu_the_engine_opens_on(fake_engine_file):
+    """options["gpu"] picks the device for both the fingerprint check and the CUDA context."""
+    version = fakes.ORIN[0]
+    second = fakes.Device(version, "NVIDIA A2", "8.6")  # GPU 1 of a two-GPU machine, GPU 0 an Orin
+    engine = fakes.channel_means_engine("tensors", shape=(3, 4, 4))
+    backend = fake_engine_file(engine, built_on=second, options={"gpu": 1}, more_gpus=[("NVIDIA A2", "8.6")])
+    assert backend.infer(np.ones((1, 3, 4, 4), np.float32)).shape == (1, 2)
+    backend.close()
+    with pytest.raises(InputError, match=r"gpu NVIDIA A2 \(engine\) vs Orin \(here\)"):
+        fake_engine_file(engine, built_on=second, options={"gpu": 0}, more_gpus=[("NVIDIA A2", "8.6")])
+
+
 def test_tensorrt_stale_engine_is_refused(fake_engine_file):
     with pytest.raises(InputError, match=r"built elsewhere \(tensorrt 8.2.1.8 \(engine\) vs 10.3.0.30 \(here\); "
                                          r"gpu NVIDIA Tegra X1 \(engine\) vs Orin \(here\); compute_capability"):
@@ -229,8 +276,11 @@ def test_tensorrt_engine_that_does_not_fit_its_metadata(fake_engine_file, api, s
         fake_engine_file(fakes.channel_means_engine(api, shape=shape))
 
 
-def test_tensorrt_not_installed_names_the_package(tmp_path):
+def test_tensorrt_not_installed_names_the_package(tmp_path, monkeypatch):
+    import edge.files
     from edge.backends.tensorrt import sidecar as engine_mod
+
+    monkeypatch.setattr(edge.files, "is_jetson", lambda: True)  # the hint fits the machine: JetPack's package
 
     path = str(tmp_path / "m.plan")
     open(path, "wb").write(b"plan")

@@ -272,3 +272,28 @@ def test_table_columns_split_into_the_fewest_even_runs(widths, room, runs):
     from edge.commands.tables import _chunks
 
     assert _chunks(widths, room) == runs
+
+
+def test_cli_bench_says_why_a_pair_is_skipped(cli, tmp_path):
+    from edge.zoo import MASK_MODEL
+
+    result = cli(["bench", MASK_MODEL, "--backend", "onnxruntime:cpu", "--backend", "pytorch", "--batch", "1",
+                  "--runs", "1", "--warmup", "0", "--rounds", "1", "--no-plots", "--no-telemetry",
+                  "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert ("skipped mask_default.onnx × pytorch: that backend does not run .onnx files (this one runs with: "
+            "onnxruntime)") in result.output
+    assert "onnxruntime:cpu ×" not in result.output  # the pair that ran is not "skipped"
+
+
+def test_cli_bench_error_is_the_only_line(tmp_path):
+    """No "telemetry not available" line before the error (a fresh process: the warning is once per process)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-m", "edge", "bench", str(tmp_path / "nope.onnx"), "--no-plots",
+                        "--out", str(tmp_path / "o")], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 3 and err.count("\n") == 1 and err.startswith("edge: error: expected a model file"), err

@@ -10,11 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 pytest.importorskip("onnxruntime")
 
-from edge.detectors import blazeface as B
-from edge.zoo import BLAZEFACE_DIR  # noqa: E402
+import hardware  # noqa: E402
+from edge.detectors import blazeface as B  # noqa: E402
 from edge.detectors.boxes import iou  # noqa: E402
+from edge.detectors.haar import cascade_path  # noqa: E402
 from edge.errors import InputError, UsageError  # noqa: E402
 from edge.meta import DETECTOR_KEY  # noqa: E402
+from edge.zoo import BLAZEFACE_DIR  # noqa: E402
 
 MODELS = ("face_detection_short_range", "face_detection_full_range")
 REFERENCE = os.path.join(BLAZEFACE_DIR, "tflite_reference.npz")
@@ -68,15 +70,11 @@ def test_matches_live_tflite_interpreter(tmp_path):
 @pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "TensorrtExecutionProvider"])
 def test_gpu_providers_match_cpu(provider):
     """ONNX Runtime's CUDA / TensorRT execution providers give the CPU's outputs (TensorRT FP32)."""
-    import onnxruntime as ort
-
-    if provider not in ort.get_available_providers():
-        pytest.skip("needs an NVIDIA GPU with onnxruntime-gpu ({} not available)".format(provider))
+    hardware.onnxruntime_gpu(provider)  # skips only without onnxruntime-gpu or an NVIDIA GPU
     ref = np.load(REFERENCE)
     cpu = B.SsdSession(B.model_path("full"), {"providers": ["CPUExecutionProvider"]})
     gpu = B.SsdSession(B.model_path("full"), {"providers": [provider]})
-    if gpu.device != provider:
-        pytest.skip("{} is installed but could not start (no usable GPU)".format(provider))
+    hardware.check_runs_on(gpu.device, provider)  # a silent CPU fallback is a broken install: fail
     x = ref["face_detection_full_range/astronaut/input"].astype(np.float32).transpose(2, 0, 1)[None]
     x = np.ascontiguousarray(np.concatenate([x] * 7))  # a frame's batch: whole frame + 3x2 tiles
     for a, b in zip(cpu.run(x), gpu.run(x)):
@@ -168,7 +166,7 @@ def test_masked_faces_recall_beats_haar(face_photos, full):
 
     sources = {n: (img, SOURCES[n]["box"], SOURCES[n]["crop"]) for n, (img, _) in face_photos.items()}
     frames = list(make_frames(sources, [], n_frames=16, seed=3))
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    cascade = cv2.CascadeClassifier(cascade_path("haarcascade_frontalface_default.xml"))
 
     def haar(frame):
         boxes = cascade.detectMultiScale(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(40, 40))

@@ -108,11 +108,11 @@ def test_bad_config_names_file_key_expected_and_found(tmp_path, text, message):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("name,content,error,message", [
-    ("run.toml", 'model = "m"\nsource = \n', InputError, "not valid TOML"),
-    ("run.toml", b"\xff\xfe\x00binary", InputError, "expected a UTF-8 text file"),
-    ("run.yaml", "- just\n- a list\n", InputError, "expected a table of keys at the top level, found list"),
-    ("run.yaml", "model: [unclosed\n", InputError, "not valid YAML"),
+@pytest.mark.parametrize("name,content,error,message", [  # config errors: exit 2 (README), not 3
+    ("run.toml", 'model = "m"\nsource = \n', UsageError, "not valid TOML"),
+    ("run.toml", b"\xff\xfe\x00binary", UsageError, "expected a UTF-8 text file"),
+    ("run.yaml", "- just\n- a list\n", UsageError, "expected a table of keys at the top level, found list"),
+    ("run.yaml", "model: [unclosed\n", UsageError, "not valid YAML"),
     ("run.ini", "model=m", UsageError, "expected a config file ending in .toml, .yaml or .yml"),
 ])
 def test_broken_files_are_one_clear_error(tmp_path, name, content, error, message):
@@ -123,6 +123,7 @@ def test_broken_files_are_one_clear_error(tmp_path, name, content, error, messag
     with pytest.raises(error) as e:
         load_config(str(p), Run)
     assert message in str(e.value) and "\n" not in str(e.value)
+    assert e.value.exit_code == 2
 
 
 def test_missing_file_is_input_error(tmp_path):
@@ -278,3 +279,91 @@ def test_check_fields_and_moved_keys_name_the_key(make, message):
     with pytest.raises(UsageError) as e:
         make()
     assert str(e.value).startswith(message)
+
+
+# --- every problem at once, the same checks for `edge config show` and `edge run` -------------------
+
+def test_every_problem_at_once_with_did_you_mean(tmp_path):
+    from edge.run.checks import load_run_config
+
+    path = _write(tmp_path, "bad.toml", 'modle = "x.onnx"\ntimeout = -1\nwidth = "wide"\ndetect_every = 0\n'
+                                        '[serv]\naddress = "127.0.0.1:1"\n[haar]\nscalee = 0.5\n')
+    with pytest.raises(UsageError) as e:
+        load_run_config(path)
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(path + ": 6 problems: ")
+    for part in ("unknown key 'modle' (expected one of: source, model,", "did you mean 'model'?",
+                 "unknown key 'serv' (", "did you mean [serve]?", "unknown key 'haar.scalee' (",
+                 "did you mean 'haar.scale'?", "'width' expected an integer, found string \"wide\"",
+                 "'timeout' (--timeout): expected", "'detect_every' (--detect-every): expected ≥ 1, found 0"):
+        assert part in text, (part, text)
+    assert e.value.exit_code == 2
+
+
+def test_a_flag_name_as_key_points_to_its_key():
+    from edge.run.config import RunConfig
+
+    with pytest.raises(UsageError, match=r"unknown key 'camera' \(.*\); did you mean 'source' \(the --camera "
+                                         r"flag's key\)\?"):
+        from_dict(RunConfig, {"camera": "csi"})
+
+
+def _bad_run_configs(tmp_path):
+    """{what: config text} of configs that parse but cannot run."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    return {
+        "serve": ('[serve]\naddress = "0.0.0.0:8080"\n', "refusing to serve the live view on 0.0.0.0:8080 "
+                                                         "without --serve-token"),
+        "model": ('model = "{}"\n'.format(tmp_path / "nope.onnx"), "expected a model file, found nothing at"),
+        "log": ('log = "{}"\n'.format(a_file / "logs" / "frames.jsonl"), "expected a folder for --log"),
+        "source": ('source = "{}"\n'.format(tmp_path / "missing.mp4"), "found nothing at"),
+    }
+
+
+@pytest.mark.parametrize("what", ["serve", "model", "log", "source"])
+def test_config_show_refuses_what_run_refuses(cli, tmp_path, what):
+    text, message = _bad_run_configs(tmp_path)[what]
+    path = _write(tmp_path, "c.toml", text)
+    shown = cli(["config", "show", "-c", path])
+    ran = cli(["run", "--config", path, "--headless", "--max-frames", "1"])
+    assert shown.exit_code == ran.exit_code != 0, (shown.output, ran.output)
+    assert shown.output == ran.output, (shown.output, ran.output)
+    assert shown.output.startswith("edge: error: " + path + ": ") and message in shown.output
+    assert shown.output.count("\n") == 1
+
+
+def test_config_show_reports_every_start_up_problem_at_once(cli, tmp_path):
+    bad = _bad_run_configs(tmp_path)
+    path = _write(tmp_path, "c.toml", "".join(bad[k][0] for k in ("model", "log", "source", "serve")))
+    r = cli(["config", "show", "-c", path])
+    assert r.exit_code == 2 and r.output.startswith("edge: error: {}: 4 problems: ".format(path))
+    assert all(bad[k][1] in r.output for k in bad) and r.output.count("\n") == 1
+
+
+def test_flags_can_fix_what_the_file_lacks(cli, tmp_path):
+    path = _write(tmp_path, "c.toml", '[serve]\naddress = "0.0.0.0:8080"\n')
+    r = cli(["run", "--config", path, "--serve-token", "short", "--print-pipeline"])
+    assert r.exit_code == 0, r.output  # --print-pipeline: no start-up checks
+    from edge.run.checks import load_run_config
+
+    cfg = load_run_config(path, {"serve.token": "s" * 16, "serve.hosts": ("jetson.local",)})
+    assert cfg.serve.token == "s" * 16 and cfg.serve.hosts == ["jetson.local"]
+
+
+def test_config_syntax_errors_exit_2(cli, tmp_path):
+    path = _write(tmp_path, "c.toml", "model = \n")
+    for args in (["config", "show", "-c", path], ["run", "--config", path]):
+        r = cli(args)
+        assert r.exit_code == 2 and r.output.startswith("edge: error: {}: not valid TOML".format(path)), r.output
+
+
+def test_config_show_hides_the_serve_token(cli, tmp_path):
+    token = "s3cret-token-0123456789"
+    path = _write(tmp_path, "c.toml", '[serve]\naddress = "0.0.0.0:8080"\ntoken = "{}"\n'.format(token))
+    r = cli(["config", "show", "-c", path])
+    assert r.exit_code == 0, r.output
+    assert token not in r.output and 'token = "***"' in r.output
+    r = cli(["config", "show", "-c", path, "--show-secrets"])
+    assert r.exit_code == 0 and 'token = "{}"'.format(token) in r.output
+    assert "--show-secrets" in cli(["config", "show", "--help"]).output

@@ -113,14 +113,21 @@ def test_log_rotates_in_the_run(seeded_onnx, tmp_path):
 
 def test_check_log_path(tmp_path):
     (tmp_path / "file").write_text("x")
-    for path, words in ((tmp_path / "nowhere" / "f.jsonl", "expected an existing folder for --log"),
-                        (tmp_path / "file" / "f.jsonl", "expected an existing folder for --log"),
+    for path, words in ((tmp_path / "file" / "f.jsonl", "expected a folder for --log, found the file"),
+                        (tmp_path / "file" / "a" / "f.jsonl", "expected a folder for --log, found the file"),
                         (tmp_path, "expected a file path for --log"),
-                        ("/proc/f.jsonl", "cannot write the log in '/proc'")):
+                        ("/proc/f.jsonl", "cannot write --log in '/proc'"),
+                        ("/proc/new/f.jsonl", "cannot write --log in '/proc'"),
+                        ("/proc/version", "cannot write --log '/proc/version'")):  # read-only, also for root
         with pytest.raises(InputError, match=re.escape(words)):
             check_log_path(str(path))
+    with pytest.raises(InputError, match=re.escape("expected a regular file for --log (rotated)")):
+        check_log_path("/dev/full", rotating=True)  # a device can be appended to, not rotated
+    check_log_path("/dev/full")
     check_log_path(str(tmp_path / "ok.jsonl"))
-    assert os.listdir(str(tmp_path)) == ["file"]  # the probe left nothing behind
+    check_log_path(str(tmp_path / "new" / "deeper" / "ok.jsonl"), rotating=True)  # made when the log opens
+    check_log_path(str(tmp_path / "file"), rotating=True)  # an existing log is appended to
+    assert os.listdir(str(tmp_path)) == ["file"]  # the probes left nothing behind
 
 
 @pytest.fixture
@@ -136,13 +143,24 @@ def busy_port():
     (["--config", "{toml:detect_evry = 3}"], 2, "unknown key 'detect_evry'"),
     (["--config", "{toml:[serve]\nadress = 'x'}"], 2, "unknown key 'serve.adress'"),
     (["--config", "{toml:max_frames = 'ten'}"], 2, "'max_frames' expected an integer, found string \"ten\""),
-    (["--config", "{toml:max_frames = [}"], 3, "not valid TOML"),
+    (["--config", "{toml:max_frames = [}"], 2, "not valid TOML"),  # a config error (README: 2)
     (["--config", "/no/such.toml"], 3, "cannot read config file /no/such.toml"),
     (["--serve", "127.0.0.1:{busy}"], 2, "the port is already in use"),
     (["--serve", "0.0.0.0:8080"], 2, "refusing to serve the live view on 0.0.0.0:8080 without --serve-token"),
     (["--serve", "0.0.0.0:8080", "--serve-token", "short"], 2, "at least 16 characters"),
-    (["--log", "/proc/frames.jsonl"], 3, "cannot write the log in '/proc'"),
-    (["--log", "/no/dir/frames.jsonl"], 3, "expected an existing folder for --log"),
+    (["--log", "/proc/frames.jsonl"], 3, "cannot write --log in '/proc'"),
+    (["--log", "/proc/version"], 3, "cannot write --log '/proc/version'"),  # an existing read-only file
+    (["--log", "{tmp}"], 3, "expected a file path for --log, found the folder"),
+    (["--save", "/proc/out.mp4"], 3, "cannot write --save in '/proc'"),
+    (["--save", "{tmp}/sub/out.jpg", "--log", "{tmp}"], 3, "for --log"),  # a new --save folder is fine
+    (["--save", "{tmp}"], 2, "expected --save ending in .mp4/.mov (a video) or an image suffix"),
+    (["--save", "{tmp}/f.mp4/x.mp4"], 3, "expected a folder for --save, found the file"),
+    (["--save", "{tmp}/out.avi"], 2, "expected --save ending in .mp4/.mov"),
+    (["--timeout", "1e12"], 2, "run config 'timeout' (--timeout): expected 0 < seconds ≤ 86400"),
+    (["--timeout", "inf"], 2, "run config 'timeout' (--timeout): expected 0 < seconds ≤ 86400"),
+    (["--summary-every", "nan"], 2, "run config 'summary_every'"),
+    (["--log-max-mb", "inf"], 2, "run config 'log_max_mb/log_keep'"),
+    (["--reconnect-max-delay", "1e300"], 2, "run config 'reconnect'"),
     (["--reconnect-factor", "0.5"], 2, "run config 'reconnect'"),
 ])
 def test_startup_failures_are_one_line_before_model_and_camera(cli, tmp_path, busy_port, args, code, words):
@@ -153,8 +171,9 @@ def test_startup_failures_are_one_line_before_model_and_camera(cli, tmp_path, bu
             path = tmp_path / "c.toml"
             path.write_text(m.group(1) + "\n")
             return str(path)
-        return a.replace("{busy}", str(busy_port))
+        return a.replace("{busy}", str(busy_port)).replace("{tmp}", str(tmp_path))
 
+    (tmp_path / "f.mp4").write_text("a file where a folder is expected")
     r = cli(["run", "--headless", "--model", "/no/model.onnx", "--camera", "/no/video.mp4"] +
             [expand(a) for a in args])
     lines = r.output.strip().splitlines()

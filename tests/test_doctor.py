@@ -40,7 +40,9 @@ NANO = {"jetson": True, "opencv": "4.1.1", "opencv_gstreamer": True, "gst_versio
         "nvargus_daemon": "active", "argus_socket": True, "video_devices": ["/dev/video0"],
         "tensorrt": "8.2.1.8", "pycuda": "2021.1", "onnxruntime_providers": None, "cuda_devices": 1,
         "cuda_name": "NVIDIA Tegra X1", "jtop_socket": True, "nvpmodel": "MAXN", "jetson_clocks": True,
-        "mem_total": 4 * d.GB, "swap_total": 4 * d.GB, "disk_free": 20 * d.GB, "display": ":0", "python": "3.6.9"}
+        "mem_total": 4 * d.GB, "swap_total": 4 * d.GB, "disk_free": 20 * d.GB, "display": ":0", "python": "3.6.9",
+        "cascade_folders": ["/usr/share/opencv4/haarcascades"],
+        "haar_cascade": "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml"}
 LAPTOP = {"jetson": False, "opencv": "4.10.0", "opencv_gstreamer": False, "gst_error": "ImportError: No module named 'gi'",
           "video_devices": [], "tensorrt": None, "pycuda": None, "onnxruntime": "1.18",
           "onnxruntime_providers": ["CPUExecutionProvider"], "cuda_devices": 0, "cuda_error": "no GPU device nodes",
@@ -59,6 +61,12 @@ def test_a_healthy_nano_passes_everything():
     assert d.exit_code(checks) == 0
 
 
+def test_opencv_without_gstreamer_is_fine_where_pygobject_has_it():
+    laptop = _with(LAPTOP, gst_error=None, gst_version="GStreamer 1.22.0")
+    check = {c.name: c for c in d.run_checks(laptop)}["opencv"]
+    assert check.level == d.OK and "GStreamer NO (fine: camera pipelines run through PyGObject)" in check.found
+
+
 def test_a_laptop_warns_but_does_not_fail():
     checks = {c.name: c for c in d.run_checks(LAPTOP)}
     assert checks["opencv"].level == d.WARN and "GStreamer NO" in checks["opencv"].found
@@ -69,7 +77,9 @@ def test_a_laptop_warns_but_does_not_fail():
 
 
 @pytest.mark.parametrize("facts,name,level,fix_part", [
-    (_with(NANO, opencv_gstreamer=False), "opencv", d.FAIL, "built with GStreamer"),
+    (_with(NANO, opencv_gstreamer=False, gst_version=None, gst_error="ImportError: gi"), "opencv", d.FAIL,
+     "built with GStreamer"),
+    (_with(NANO, opencv_gstreamer=False), "opencv", d.WARN, "hardware encoder"),  # capture: PyGObject
     (_with(NANO, opencv=None), "opencv", d.FAIL, "nvidia-opencv"),
     (_with(NANO, gst_plugins=dict(NANO["gst_plugins"], nvarguscamerasrc=False)), "source csi", d.WARN, "nvarguscamerasrc"),
     (_with(LAPTOP, gst_error=None, gst_plugins={"v4l2src": True}), "source csi", d.SKIP, ""),

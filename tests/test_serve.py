@@ -285,9 +285,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)")
-def test_live_page_in_headless_chromium(live):
-    """A real browser loads the page: numbers update from status.json and the MJPEG picture changes."""
+@pytest.mark.parametrize("telemetry", [None, {"gpu_load": 0.25}])
+def test_live_page_in_headless_chromium(live, telemetry):
+    """A real browser loads the page: numbers update from status.json and the MJPEG picture changes; the
+    telemetry table shows only where there is telemetry (jtop)."""
     state, server = live
+    if telemetry:
+        state.set_telemetry(telemetry)
     stop = threading.Event()
 
     def publisher():
@@ -322,6 +326,10 @@ def test_live_page_in_headless_chromium(live):
     fps = float(re.search(r'id="fps">([0-9.]+)<', dom).group(1))
     assert fps > 0
     assert re.search(r"<th>with_mask</th><td>\d+</td>", dom)
+    box = re.search(r'<div id="telemetry-box"([^>]*)>', dom).group(1)
+    assert ("hidden" in box) == (telemetry is None), box
+    if telemetry:
+        assert re.search(r"<th>gpu_load</th><td>0.25</td>", dom)
 
 
 def test_stalled_viewers_do_not_slow_the_publisher(live):
@@ -376,5 +384,105 @@ def test_ipv6_loopback():
     try:
         assert server.url.startswith("http://[::1]:")
         assert _get_status(server.url + "status.json") == 200
+    finally:
+        server.close()
+
+
+def test_no_gpu_reading_exports_no_gpu_gauge(live):
+    state, server = live
+    state.set_telemetry({"power_w": {}, "temperature_c": {}, "gpu_load": None})
+    names = {name for name, _ in parse_metrics(_get(server.url + "metrics")[2].decode())}
+    assert "edge_gpu_load_ratio" not in names and "edge_frames_total" in names
+    state.set_telemetry({"gpu_load": 0.0})  # a real reading of 0 is exported
+    assert parse_metrics(_get(server.url + "metrics")[2].decode())[("edge_gpu_load_ratio", frozenset())] == 0.0
+
+
+def _reset(sock):
+    """Close ``sock`` with an RST (SO_LINGER 0), as a client that resets its connection does."""
+    import struct
+
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_clients_that_reset_leave_stderr_empty(capfd, caplog):
+    import logging
+
+    state = LiveState()
+    server = start_server(state, "127.0.0.1:0")
+    state.publish(_jpeg(1), _record(1))
+    caplog.set_level(logging.DEBUG, logger="edge.service.serve")
+    try:
+        for i in range(50):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            # half a request line, or a whole request whose answer is never read
+            s.sendall(b"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"\r\n" if i % 2 else b""))
+            time.sleep(0.005)
+            _reset(s)
+        time.sleep(1.0)
+        assert _get_status(server.url + "status.json") == 200  # still serving
+    finally:
+        server.close()
+    out, err = capfd.readouterr()
+    assert err == "", err[:2000]
+    went_away = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert went_away and all(r.levelno == logging.DEBUG and "\n" not in r.getMessage() for r in went_away)
+
+
+@pytest.mark.parametrize("header,allowed", [
+    ("localhost:8080", True), ("LOCALHOST", True), ("localhost.:8080", True), ("127.0.0.1:8080", True),
+    ("[::1]:8080", True), ("192.168.1.5", True), ("jetson.local:8080", True), ("Jetson.Local", True),
+    (None, True), ("evil.example:8080", False), ("localhost.evil.example", False), ("127.0.0.1.nip.io", False),
+])
+def test_host_allowed(header, allowed):
+    from edge.service.hosts import host_allowed
+
+    assert host_allowed(header, {"localhost", "jetson.local"}) is allowed
+
+
+def _get_with_host(url, host):
+    """A real HTTP request with a forged Host header: (status, body)."""
+    import http.client
+
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    try:
+        conn.putrequest("GET", (u.path or "/") + ("?" + u.query if u.query else ""), skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_forged_host_headers_get_421():
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example."""
+    state = LiveState()
+    state.publish(_jpeg(1), _record(1))
+    server = start_server(state, "127.0.0.1:0", hosts=["jetson.local"])
+    port = server.port
+    try:
+        for path in ("", "status.json", "metrics", "stream.mjpg"):
+            code, body = _get_with_host(server.url + path, "evil.example:{}".format(port))
+            assert code == 421 and b"unknown host 'evil.example'" in body, (path, code, body)
+        for host in ("localhost:{}".format(port), "127.0.0.1:{}".format(port), "jetson.local:{}".format(port),
+                     "[::1]:{}".format(port)):
+            assert _get_with_host(server.url + "status.json", host)[0] == 200, host
+    finally:
+        server.close()
+
+
+def test_the_bound_name_is_accepted():
+    """--serve NAME:PORT answers to NAME (this machine's host name here, with the token it needs)."""
+    name = socket.gethostname()
+    try:
+        server = start_server(LiveState(), "{}:0".format(name), token=TOKEN)
+    except UsageError as e:
+        pytest.fail("cannot bind this machine's own name {!r}: {}".format(name, e))
+    try:
+        url = server.url + "status.json?token=" + TOKEN
+        assert _get_with_host(url, "{}:{}".format(name, server.port))[0] == 200
+        assert _get_with_host(url, "other.example")[0] == 421
     finally:
         server.close()

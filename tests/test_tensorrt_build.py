@@ -129,7 +129,7 @@ def test_default_batches(detector, frame, opt, mx, expect):
     ((-1, 3, 128, 128), False), ((4, 3, 192, 192), False), (FRAME, True), ((-1, 3, 192, -1), True),
     ((-1, 3, -1, 192), True)])
 def test_has_dynamic_hw(shape, dynamic):
-    assert tb.has_dynamic_hw(shape) is dynamic
+    assert tp.has_dynamic_hw(shape) is dynamic
 
 
 @pytest.mark.parametrize("record,multiple", [
@@ -319,7 +319,7 @@ def test_build_refuses_dynamic_height_width_it_cannot_use(tmp_path, device, squa
 def test_int8_on_a_nano_falls_back_to_fp16_and_says_so(tmp_path, device):
     calls = device("8.2.1.8", "NVIDIA Tegra X1", "5.3", fast_int8=False).calls
     notes = []
-    r = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], timing_cache=str(tmp_path / "tc"),
+    r = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda n: [], timing_cache=str(tmp_path / "tc"),
                         echo=notes.append)
     assert r["fingerprint"]["precision"] == "fp16" and r["engine"].endswith(".fp16.engine")
     assert any("has no fast INT8" in n for n in notes) and ("flag", "INT8") not in calls
@@ -334,13 +334,13 @@ def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face
         cv2.imwrite(str(tmp_path / "{}.png".format(i)), crop)
     paths = calibration.calibration_paths(str(tmp_path))
     r = tb.build_engine(_onnx(tmp_path), META, "int8",
-                        calib_batches=lambda: calibration.batches(paths, META, batch=4, exact=True),
-                        timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4,
-                        echo=print)
+                        calib_batches=lambda n: calibration.batches(paths, META, batch=n, exact=True),
+                        timing_cache=str(tmp_path / "tc"), calib_sha=calibration.calibration_set_sha(paths),
+                        calib_batch=4, echo=print)
     assert ("create_network", 0) in calls  # TensorRT 10: always explicit batch
     assert ("set_memory_pool_limit", "WORKSPACE", 512 * tb.MiB) in calls and "build_serialized_network" in [
         c[0] for c in calls]
-    assert ("flag", "INT8") in calls and ("calibration_profile",) in calls
+    assert ("flag", "INT8") in calls and ("calibration_profile", ((4, 3, 128, 128),) * 3) in calls
     assert ("calibrated_batches", 2, 4) in calls  # 10 images → 2 full batches of 4
     assert open(r["calibration_cache"], "rb").read() == b"calibration-table"
     assert r["engine"].endswith("mask.trt10.3.0.orin-sm87.int8.engine")
@@ -349,8 +349,9 @@ def test_build_sequence_tensorrt_10_with_int8_calibration(tmp_path, device, face
     side["fingerprint"]["tensorrt"] = "10.0.1"
     json.dump(side, open(r["engine"] + ".json", "w"))
     notes = []
-    again = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda: [], echo=notes.append,
-                            timing_cache=str(tmp_path / "tc"), calib_sha=tb.calibration_set_sha(paths), calib_batch=4)
+    again = tb.build_engine(_onnx(tmp_path), META, "int8", calib_batches=lambda n: [], echo=notes.append,
+                            timing_cache=str(tmp_path / "tc"), calib_sha=calibration.calibration_set_sha(paths),
+                            calib_batch=4)
     assert again["action"] == "rebuild" and "tensorrt 10.0.1 (engine) vs 10.3.0.30 (here)" in notes[-2]
     assert ("calibrated_batches", 2, 4) in calls and calls.count(("calibrated_batches", 2, 4)) == 1  # cache reused
 
@@ -413,3 +414,125 @@ def test_cli_engine_int8_on_a_nano_says_it_builds_fp16(tmp_path, cli, device, te
     assert report["fingerprint"]["precision"] == "fp16" and report["api"] == "legacy"
     meta, _, _ = read_sidecar(report["engine"])
     assert meta.labels == ("with_mask", "without_mask") and meta.provenance["export"]["source"] == "teacher.pt"
+
+
+# ---------------------------------------------------------------- issue 14: static-batch INT8, what keys a reuse
+
+@pytest.fixture
+def static_batch_onnx(tmp_path):
+    """The bundled mask classifier with its batch fixed at 2 (``edge export --batch 2``): input [2, 3, 128, 128]."""
+    onnx = pytest.importorskip("onnx")
+    from edge.zoo import MASK_MODEL
+
+    proto = onnx.load(MASK_MODEL)
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    path = str(tmp_path / "static" / "mask.onnx")
+    os.makedirs(os.path.dirname(path))
+    onnx.save(proto, path)
+    return path
+
+
+def _calib_folder(folder, face_crops, n=5):
+    import cv2
+
+    os.makedirs(str(folder), exist_ok=True)
+    for i, crop in enumerate(face_crops[:n]):
+        cv2.imwrite(str(folder / "{}.png".format(i)), crop)
+    return str(folder)
+
+
+def test_int8_calibration_of_a_static_batch_onnx_uses_its_batch(tmp_path, cli, device, static_batch_onnx, face_crops):
+    """`edge export X --batch 2 ... --engine --int8 --calib D`: TensorRT refuses a calibration profile whose batch
+    (8) contradicts the network's fixed batch (2); the profile and the calibrator's batches take the ONNX's."""
+    calls = device("10.3.0.30", "Orin", "8.7").calls
+    calib = _calib_folder(tmp_path / "calib", face_crops)
+    result = cli(["export", static_batch_onnx, "--engine", "--int8", "--calib", calib, "--timing-cache",
+                  str(tmp_path / "tc"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert ("calibration_profile", ((2, 3, 128, 128),) * 3) in calls
+    assert ("profile", "input", (2, 3, 128, 128), (2, 3, 128, 128), (2, 3, 128, 128)) in calls
+    assert ("calibrated_batches", 2, 2) in calls  # 5 images → 2 full batches of 2
+    assert "calibrating in batches of 2 (the ONNX's static batch), not 8" in result.output
+
+
+def test_calibration_set_sha_covers_contents(tmp_path):
+    from edge.backends.tensorrt.calibration import calibration_set_sha
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    a.write_bytes(b"\x01" * 64)
+    b.write_bytes(b"\x02" * 64)
+    before = calibration_set_sha([str(a), str(b)])
+    assert calibration_set_sha([str(b), str(a)]) == before  # order does not matter
+    b.write_bytes(b"\x03" * 64)  # same names, same sizes, new pixels
+    assert calibration_set_sha([str(a), str(b)]) != before
+
+
+def _build(tmp_path, notes, **kwargs):
+    return tb.build_engine(_onnx(tmp_path), META, kwargs.pop("precision", "fp16"), timing_cache=str(tmp_path / "tc"),
+                           echo=notes.append, **kwargs)
+
+
+@pytest.mark.parametrize("change,key,reason", [
+    ({"max_batch": 8}, "profile", "profile min 1x3x128x128 opt 4x3x128x128 max 16x3x128x128 (engine) vs min "
+                                  "1x3x128x128 opt 4x3x128x128 max 8x3x128x128 (here)"),
+    ({"opt_batch": 2}, "profile", "opt 2x3x128x128"),
+    ({"workspace_mb": 64}, "workspace_mib", "workspace_mib 512 (engine) vs 64 (here)"),
+])
+def test_engine_is_rebuilt_when_its_build_options_change(tmp_path, device, change, key, reason):
+    device("10.3.0.30", "Orin", "8.7", total=8 * 2 ** 30)
+    notes = []
+    first = _build(tmp_path, notes)
+    assert first["action"] == "build" and first["fingerprint"]["workspace_mib"] == "512"
+    assert _build(tmp_path, notes)["action"] == "reuse"
+    again = _build(tmp_path, notes, **change)
+    assert again["action"] == "rebuild" and again["fingerprint"][key] != first["fingerprint"][key]
+    assert reason in notes[-2] and notes[-2].startswith("rebuilding ")
+    assert _build(tmp_path, notes, **change)["action"] == "reuse"
+
+
+def test_detector_engine_is_rebuilt_for_a_new_max_input(tmp_path, device):
+    device("10.3.0.30", "Orin", "8.7")
+    meta, notes = detector_model_meta(DET_RECORD, "test"), []
+    onnx = _onnx(tmp_path, FULL)
+
+    def build(**kwargs):
+        return tb.build_engine(onnx, meta, "fp16", timing_cache=str(tmp_path / "tc"), echo=notes.append,
+                               detector_record=DET_RECORD, **kwargs)
+
+    assert build()["action"] == "build" and build()["action"] == "reuse"
+    again = build(max_input=(512, 896))
+    assert again["action"] == "rebuild" and "max 8x3x512x896 (here)" in notes[-2]
+    assert build(max_input=(512, 896), opt_input=(256, 448))["action"] == "rebuild" and "opt 1x3x256x448" in notes[-2]
+
+
+def test_int8_engine_is_rebuilt_for_new_calibration_images(tmp_path, device, face_crops):
+    from edge.backends.tensorrt import calibration
+
+    calls = device("10.3.0.30", "Orin", "8.7").calls
+    notes = []
+    folder = _calib_folder(tmp_path / "calib", face_crops, 8)
+    paths = calibration.calibration_paths(folder)
+
+    def build():
+        return _build(tmp_path, notes, precision="int8", calib_batch=4,
+                      calib_sha=calibration.calibration_set_sha(paths), calib_batches=lambda n: calibration.batches(paths, META, batch=n, exact=True))
+
+    first = build()
+    assert first["fingerprint"]["calibration"].endswith("batch 4") and build()["action"] == "reuse"
+    with open(paths[0], "ab") as f:
+        f.write(b"\0")  # the same file names, other contents
+    again = build()
+    assert again["action"] == "rebuild" and notes[-2].startswith("rebuilding ") and "calibration images" in notes[-2]
+    assert calls.count(("calibrated_batches", 2, 4)) == 2  # a new calibration cache for the new set
+
+
+def test_engine_from_before_the_build_keys_is_rebuilt_once(tmp_path, device):
+    device("8.2.1.8", "NVIDIA Tegra X1", "5.3")
+    notes = []
+    r = _build(tmp_path, notes)
+    side = json.load(open(r["engine"] + ".json"))
+    side["fingerprint"] = {k: side["fingerprint"][k] for k in ("tensorrt", "gpu", "compute_capability", "precision",
+                                                              "onnx_sha256")}
+    json.dump(side, open(r["engine"] + ".json", "w"))
+    assert _build(tmp_path, notes)["action"] == "rebuild" and "profile unknown (engine)" in notes[-2]
+    assert _build(tmp_path, notes)["action"] == "reuse"

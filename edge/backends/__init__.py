@@ -73,11 +73,8 @@ def parse_backend(spec: str) -> Tuple[str, str]:
     return name, device
 
 
-def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverrides] = None,
-                 options: Optional[Dict] = None, kind: str = "classifier") -> Backend:
-    """Load ``path`` with the named backend, or with the first for its file type (``auto``).
-
-    ``kind``: "classifier" (ModelMeta, ``infer``) or "detector" (``edge.detector`` record, ``run``)."""
+def check_model_path(path: str, backend: str = "auto") -> Tuple[str, str]:
+    """(backend name, device) once ``path`` is a file that ``backend`` can run; else one clear error."""
     name, device = parse_backend(backend)
     if not os.path.isfile(path):
         raise InputError("expected a model file, found {} at '{}'".format(
@@ -85,6 +82,15 @@ def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverr
     if name != "auto" and name not in candidates(path):
         raise UsageError("backend '{}' cannot run '{}' (it runs: {})".format(
             name, os.path.basename(path), ", ".join(candidates(path))))
+    return name, device
+
+
+def load_backend(path: str, backend: str = "auto", overrides: Optional[MetaOverrides] = None,
+                 options: Optional[Dict] = None, kind: str = "classifier") -> Backend:
+    """Load ``path`` with the named backend, or with the first for its file type (``auto``).
+
+    ``kind``: "classifier" (ModelMeta, ``infer``) or "detector" (``edge.detector`` record, ``run``)."""
+    name, device = check_model_path(path, backend)
     options = dict(options or {})
     if device:
         options["device"] = device

@@ -80,6 +80,7 @@ class Backend:
         if out.ndim != 2 or out.shape[1] != self.meta.num_classes:
             raise InputError("{}: model returned shape {}, expected (N, {}) for labels {}".format(
                 self.path, tuple(out.shape), self.meta.num_classes, list(self.meta.labels)))
+        check_rows(len(batch), out, self.path + ": ")
         return out
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -95,6 +96,30 @@ class Backend:
 
     def _run_all(self, batch: np.ndarray) -> List[np.ndarray]:
         raise NotImplementedError
+
+    def probe(self, rounds: int = 1) -> None:
+        """Run zero batches through the model (its warm-up) and refuse, at load, one whose outputs are not
+        finite or whose rows do not match the batch: its static batch, else batches of 1 and 2 (a
+        detector: 1). InputError (exit 3) naming expected and found."""
+        for n in self.probe_batches():
+            x = np.zeros((n, self.meta.channels) + tuple(self.meta.input_size), np.float32)
+            for _ in range(max(1, rounds)):
+                self.check_finite(self.run(x) if self.kind == "detector" else [self.infer(x)], n)
+
+    def check_finite(self, outputs: Sequence[np.ndarray], n: int) -> None:
+        """InputError (exit 3) unless every output of a probe batch of ``n`` zero images is finite."""
+        bad = [str(i) for i, o in enumerate(outputs) if not np.isfinite(o).all()]
+        if bad:
+            raise InputError("'{}': expected finite outputs, found NaN or inf{} for a probe batch of {} "
+                             "zero image(s); are its weights NaN (a diverged training run)?".format(
+                                 self.path, " in output " + ", ".join(bad) if len(outputs) > 1 else "", n))
+
+    def probe_batches(self) -> List[int]:
+        if self.static_batch:
+            return [self.static_batch]
+        if self.kind == "detector" or (self.max_batch or 2) < 2:
+            return [1]
+        return [1, 2]
 
     def check_batch(self, batch: np.ndarray) -> None:
         expected = (self.meta.channels,) + tuple(self.meta.input_size)
@@ -131,6 +156,13 @@ class Backend:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def check_rows(n: int, output: np.ndarray, where: str = "") -> None:
+    """InputError unless ``output`` has one row per image of a batch of ``n`` (expected and found in it)."""
+    if np.shape(output)[:1] != (n,):
+        raise InputError("{}expected one output row per image ({} for a batch of {}), found shape {}".format(
+            where, n, n, tuple(np.shape(output))))
 
 
 def split_batches(n: int, size: int) -> Sequence[slice]:
@@ -173,5 +205,8 @@ def run_planned_many(run: Callable[[np.ndarray], List[np.ndarray]], batch: np.nd
         n = len(chunk)
         if size > n:
             chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
-        parts.append([o[:n] for o in run(chunk)])
+        outputs = run(chunk)
+        for o in outputs:
+            check_rows(size, o)
+        parts.append([o[:n] for o in outputs])
     return [np.concatenate(p) for p in zip(*parts)]

@@ -105,18 +105,14 @@ class OnnxRuntimeBackend(Backend):
         check_input_shape(shape, meta, path)
         dim0 = shape[0]
         static = dim0 if isinstance(dim0, int) and dim0 > 0 else None
-        dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
-        backend = cls(session, meta, path, static, dtype)
+        backend = cls(session, meta, path, static, input_dtype(inputs[0], path))
         if detector and not any(isinstance(d, int) and d > 0 for d in shape[2:]):
             backend.input_hw_range = ((1, 1), (ANY_SIZE, ANY_SIZE))  # symbolic height and width
         if backend.device == "tensorrt" and options.get("fp16"):
             backend.precision = "fp16"
-        warm = np.zeros((static or 1, meta.channels) + tuple(meta.input_size), np.float32)
         if detector:
             backend.kind, backend.detector_record = "detector", props[DETECTOR_KEY]
-            backend.run(warm)
-        else:
-            backend.infer(warm)
+        backend.probe()
         return backend
 
     def bare_run(self, batch: np.ndarray) -> np.ndarray:
@@ -142,6 +138,18 @@ class OnnxRuntimeBackend(Backend):
 
 
 ANY_SIZE = 1 << 16  # the "largest" side of an ONNX input whose height/width are symbolic
+
+
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}  # images go in as float32 (or fp16)
+
+
+def input_dtype(node_arg, path: str):
+    """The numpy dtype of an image input (float32 or float16); InputError for any other element type."""
+    if node_arg.type not in INPUT_TYPES:
+        found = node_arg.type[len("tensor("):-1] if node_arg.type.startswith("tensor(") else node_arg.type
+        raise InputError("'{}': expected a float32 input, found {} (input '{}'; float16 is accepted too)".format(
+            os.path.basename(path), found, node_arg.name))
+    return INPUT_TYPES[node_arg.type]
 
 
 def check_input_shape(shape, meta: ModelMeta, path: str) -> None:

@@ -104,12 +104,9 @@ class PyTorchBackend(Backend):
             model, meta = checkpoint_reader(path)(path, trust=bool(options.get("trust")))
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         backend = cls(model.to(device).eval(), meta, path, device)
-        warm = np.zeros((1, meta.channels) + tuple(meta.input_size), np.float32)
         if detector:
             backend.kind, backend.detector_record = "detector", record
-            backend.run(warm)
-        else:
-            backend.infer(warm)
+        backend.probe()
         return backend
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

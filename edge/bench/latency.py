@@ -264,19 +264,35 @@ def utc_now() -> str:
     return now.isoformat() + "Z"
 
 
+def _pairs(path: str, backends: Sequence[str]) -> List[tuple]:
+    """(backend spec, whether it runs ``path``) for each requested backend."""
+    from edge.backends import candidates, parse_backend
+
+    return [(b, parse_backend(b)[0] in ("auto",) + tuple(candidates(path))) for b in backends]
+
+
 def plan_runs(models: Sequence[str], backends: Sequence[str]) -> List[tuple]:
     """(path, backend spec) for every model × requested backend that can run it, in the given order."""
-    from edge.backends import candidates, parse_backend
+    from edge.backends import candidates
     from edge.errors import UsageError
 
     out = []
     for path in models:
-        specs = [b for b in backends if parse_backend(b)[0] in ("auto",) + tuple(candidates(path))]
+        specs = [b for b, runs in _pairs(path, backends) if runs]
         if not specs:
             raise UsageError("none of the backends {} runs '{}' (it needs: {})".format(
                 list(backends), os.path.basename(path), ", ".join(candidates(path))))
         out += [(path, spec) for spec in specs]
     return out
+
+
+def skipped_runs(models: Sequence[str], backends: Sequence[str]) -> List[str]:
+    """Why each model × backend pair that ``plan_runs`` leaves out is left out, one line each."""
+    from edge.backends import candidates
+
+    return ["skipped {} × {}: that backend does not run {} files (this one runs with: {})".format(
+        os.path.basename(path), b, os.path.splitext(path)[1].lower() or "suffix-less", ", ".join(candidates(path)))
+        for path in models for b, runs in _pairs(path, backends) if not runs]
 
 
 def run_bench(models: Sequence[str], backends: Sequence[str] = ("auto",), batches: Sequence[int] = (1, 8),

@@ -46,6 +46,7 @@ def bench(
     Face detectors (Haar, BlazeFace) are timed on video frames by `edge bench-detectors`.
     """
     from edge.errors import UsageError, require
+    from edge.files import check_writable, write_failed
 
     if runs < 1 or warmup < 0 or rounds < 1 or limit < 0 or not batch or any(b < 1 for b in batch):
         raise UsageError("expected --runs ≥ 1, --warmup ≥ 0, --rounds ≥ 1, --limit ≥ 0 and every --batch ≥ 1, "
@@ -55,34 +56,55 @@ def bench(
         raise UsageError("expected --threads ≥ 1, found {}".format(threads))
     if plots:  # fail before the benchmark, not after it
         require("matplotlib", "matplotlib (on a Jetson: apt install python3-matplotlib)", "bench plots (or --no-plots)")
+    check_writable(out, "--out", folder=True)
     from rich.console import Console
     from rich.progress import Progress
 
-    from edge.bench.latency import run_bench, write_report
+    from edge.bench.latency import plan_runs, run_bench, skipped_runs, write_report
     from edge.service.telemetry import Telemetry
 
     overrides = model_options.overrides(labels, input_size, mean, std, channel_order)
+    backends = model_options.backends_list(backend)
+    plan_runs(models, backends)  # a model no backend runs: the error is the only line
+    for line in skipped_runs(models, backends):
+        typer.echo(line, err=True)
     console = Console(stderr=True)
     monitor = Telemetry() if telemetry else None
     tasks = {}
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:  # no bar in a log
         def progress(stage, done, total):
             if stage not in tasks:
                 tasks[stage] = bar.add_task({"load": "loading models", "time": "timing"}[stage], total=total)
             bar.update(tasks[stage], completed=done)
 
         if monitor is not None:
-            monitor.start()
+            _start_quietly(monitor)
         try:
-            report = run_bench(models, model_options.backends_list(backend), list(batch), warmup, runs, rounds,
+            report = run_bench(models, backends, list(batch), warmup, runs, rounds,
                                data, limit, threads, overrides, {"trust": trust, "fp16": fp16}, monitor,
                                command=" ".join(["edge"] + sys.argv[1:]), progress=progress)
         finally:
             if monitor is not None:
                 monitor.stop()
-    paths = write_report(report, out, plots=plots)
+    try:
+        paths = write_report(report, out, plots=plots)
+    except OSError as e:  # a disk that filled up while the benchmark ran
+        raise write_failed("--out", out, e) from None
     print_report(report)
     typer.echo("wrote " + ", ".join(paths))
+
+
+def _start_quietly(monitor) -> None:
+    """Start jtop telemetry without its "not available" log line (an error must be the only line; the
+    report's caption says why there is no telemetry)."""
+    import logging
+
+    log = logging.getLogger("edge.service.telemetry")
+    disabled, log.disabled = log.disabled, True
+    try:
+        monitor.start()
+    finally:
+        log.disabled = disabled
 
 
 def print_report(report, console=None) -> None:

@@ -1,4 +1,5 @@
-"""``edge config show``: the effective config (file + defaults) as TOML, checked strictly."""
+"""``edge config show``: the effective config (file + defaults) as TOML, checked strictly and, for the run
+config, with the start-up checks of ``edge run`` (edge.run.checks)."""
 import importlib
 from typing import Optional
 
@@ -32,14 +33,19 @@ def show(
                                                                       "the defaults are shown."),
     schema: str = typer.Option(DEFAULT_SCHEMA, "--schema", help="MODULE:CLASS of the config dataclass "
                                                                 "(advanced; the default is the run config)."),
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="Print secrets such as the serve token "
+                                                                    "(shown as \"***\" otherwise)."),
 ):
-    """Check a config file strictly (unknown keys and wrong types fail, naming the key) and print the
-    effective config, defaults filled in, as TOML.
+    """Check a config file strictly, as `edge run` does before it starts (unknown keys, wrong types and
+    values, a missing model, source or log folder, a non-localhost serve without token: all reported at
+    once, one line), and print the effective config, defaults filled in, as TOML.
 
     Example: edge config show --config /etc/edge/config.toml
     """
-    from edge.config import load_config, show_config
+    from edge.config import load_checked, show_config
+    from edge.run.checks import load_run_config
+    from edge.run.config import RunConfig
 
     cls = load_schema(schema)
-    cfg = load_config(config, cls) if config else cls()
-    typer.echo(show_config(cfg), nl=False)
+    cfg = load_run_config(config) if cls is RunConfig else load_checked(cls, config)
+    typer.echo(show_config(cfg, secrets=show_secrets), nl=False)

@@ -81,7 +81,8 @@ def export(
                                                                             "across builds (default: "
                                                                             "~/.cache/edge/tensorrt/...)."),
     trt_log: str = typer.Option("warning", "--trt-log", help="TensorRT log level: error, warning, info, verbose."),
-    force: bool = typer.Option(False, "--force", help="Rebuild the engine even if an up-to-date one exists."),
+    force: bool = typer.Option(False, "--force", help="Rebuild the engine even if an up-to-date one exists; "
+                                                      "without -o, overwrite an existing ONNX beside MODEL."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ):
     """Export a model to a validated ONNX file, optionally INT8-quantized, optionally to a TensorRT engine.
@@ -103,22 +104,21 @@ def export(
                       for text, flag in ((opt_input, "--opt-input"), (max_input, "--max-input")))
     _check_early(calib if int8 else None, calib_size, data if int8 and not engine else None, engine)
     report = {}  # type: Dict
-    if model.lower().endswith(".onnx"):
-        onnx_path = model
+    is_onnx = model.lower().endswith(".onnx")
+    if is_onnx:
         if not os.path.isfile(model):
             from edge.errors import InputError
             raise InputError("expected an ONNX file, found nothing at '{}'".format(model))
         if not (int8 or engine):
             raise UsageError("'{}' is already ONNX: add --int8 --calib DIR to quantize it or --engine to build "
                              "a TensorRT engine".format(model))
-    else:
-        onnx_path = output or os.path.splitext(model)[0] + ".onnx"
+    onnx_path, int8_path = _check_outputs(model, output, int8 and not engine,
+                                          (engine_out or "") if engine else None, force)
+    if not is_onnx:
         report["onnx"] = export_checkpoint(model, onnx_path, trust, arch, flags, batch, opset, simplify,
                                            parity_data, atol, rtol)
         _show(report["onnx"], as_json, print_onnx)
     if int8 and not engine:
-        is_onnx = model.lower().endswith(".onnx")
-        int8_path = (output if is_onnx and output else os.path.splitext(onnx_path)[0] + ".int8.onnx")
         report["int8"] = quantize_report(onnx_path, int8_path, calib, calib_size, data, parity_data)
         _show(report["int8"], as_json, print_int8)
     if engine:
@@ -135,7 +135,7 @@ export.epilog = EPILOG
 
 def _check_early(calib, calib_size, data, engine) -> None:
     """Fail before any file is written when a folder or TensorRT that a later step needs is missing."""
-    from edge.errors import InputError, require
+    from edge.errors import InputError, require_tensorrt
     from edge.backends.tensorrt.calibration import calibration_paths
 
     if calib:
@@ -143,7 +143,31 @@ def _check_early(calib, calib_size, data, engine) -> None:
     if data and not os.path.isdir(data):
         raise InputError("expected a labelled ImageFolder for --data, found nothing at '{}'".format(data))
     if engine:
-        require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
+        require_tensorrt()
+
+
+def _check_outputs(model: str, output: Optional[str], int8: bool, engine_out: Optional[str], force: bool):
+    """(the ONNX, the INT8 ONNX) this export works on, once each file it writes is known to be writable
+    (``engine_out``: "" for the engine's default file beside the ONNX, None for no engine); without -o an
+    existing file (the bundled model's ONNX too) is overwritten only with --force."""
+    from edge.errors import UsageError
+    from edge.files import check_writable
+    from edge.zoo import MASK_MODEL  # the zoo's folder: a bundled model is named as one
+
+    is_onnx = model.lower().endswith(".onnx")
+    onnx_path = model if is_onnx else output or os.path.splitext(model)[0] + ".onnx"
+    int8_path = output if is_onnx and output else os.path.splitext(onnx_path)[0] + ".int8.onnx"
+    writes = ([] if is_onnx else [onnx_path]) + ([int8_path] if int8 else [])
+    for path in writes:
+        if output is None and os.path.exists(path) and not force:
+            zoo = os.path.dirname(os.path.abspath(MASK_MODEL))
+            bundled = os.path.commonpath([zoo, os.path.abspath(path)]) == zoo
+            raise UsageError("'{}' exists{}: pass -o PATH to write elsewhere, or --force to overwrite it".format(
+                path, " (a bundled model)" if bundled else ""))
+        check_writable(path, "--output")
+    if engine_out is not None:
+        check_writable(engine_out or onnx_path, "--engine-out")
+    return onnx_path, int8_path
 
 
 def _is_qdq(path: str) -> bool:
@@ -161,6 +185,7 @@ def export_checkpoint(model, out, trust, arch, flags, batch, opset, simplify, pa
     """The parity-gated ONNX of a checkpoint; ``flags``: MetaOverrides of --labels, --input-size,
     --channel-order (``model_options.overrides``)."""
     from edge.errors import require
+    from edge.files import write_failed
 
     require("torch", "torch", "edge export")
     require("onnx", "onnx", "edge export")
@@ -170,14 +195,18 @@ def export_checkpoint(model, out, trust, arch, flags, batch, opset, simplify, pa
 
     net, meta = load_source(model, trust=trust, arch=arch, labels=flags.get("labels"),
                             input_size=flags.get("input_size"), channel_order=flags.get("channel_order"))
-    return export_onnx(net, meta, out, batch=batch, opset=opset, simplify=simplify, parity_data=parity_data,
-                       atol=atol, rtol=rtol)
+    try:
+        return export_onnx(net, meta, out, batch=batch, opset=opset, simplify=simplify, parity_data=parity_data,
+                           atol=atol, rtol=rtol)
+    except OSError as e:  # the write of ``out`` (a full disk): the model itself was read before
+        raise write_failed("the ONNX", out, e) from None
 
 
 def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method="minmax",
                     per_channel=True) -> Dict:
     """INT8 QDQ ONNX + its distance from FP32 (+ accuracy on ``data``); shared with `edge quantize`."""
     from edge.errors import require
+    from edge.files import write_failed
 
     require("onnxruntime", "onnxruntime", "INT8 quantization")
     require("onnx", "onnx", "INT8 quantization")
@@ -190,8 +219,11 @@ def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method
         q.check_data(data, q.onnx_meta(fp32_path))
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("calibrating", total=None)
-        report = q.quantize_onnx(fp32_path, out, calib, limit=calib_size, method=method, per_channel=per_channel,
-                                 progress=lambda n: bar.advance(task, n))
+        try:
+            report = q.quantize_onnx(fp32_path, out, calib, limit=calib_size, method=method,
+                                     per_channel=per_channel, progress=lambda n: bar.advance(task, n))
+        except OSError as e:  # a full disk
+            raise write_failed("the INT8 ONNX", out, e) from None
     report["vs_fp32"] = q.compare_int8(fp32_path, out, parity_data)
     if data:
         acc = q.evaluate({"fp32": fp32_path, "int8": out}, data)
@@ -206,7 +238,7 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
     from edge.backends.base import MetaOverrides
     from edge.backends.tensorrt import calibration
     from edge.backends.tensorrt.onnx_props import read_onnx
-    from edge.backends.tensorrt.build import build_engine, calibration_set_sha, engine_model
+    from edge.backends.tensorrt.build import build_engine, engine_model
 
     props, ops = read_onnx(onnx_path)
     meta, record = engine_model(props, onnx_path)
@@ -219,14 +251,14 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
         raise UsageError("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
                          "default where the GPU has it) or --fp32".format(onnx_path))
     paths = calibration.calibration_paths(calib, calib_size) if (calib and precision == "int8") else None
-    calib_batch = 8
-    batches = (lambda: calibration.batches(paths, meta, batch=calib_batch, exact=True)) if paths else None
+    calib_batch = 8  # for a dynamic batch; an ONNX with a static batch calibrates at its own
+    batches = (lambda n: calibration.batches(paths, meta, batch=n, exact=True)) if paths else None
     from rich.console import Console
 
     console = Console(stderr=True)
     with console.status("building the TensorRT engine (minutes on a Jetson Nano)…"):
         return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
-                            timing_cache, trt_log, force, calibration_set_sha(paths) if paths else "",
+                            timing_cache, trt_log, force, calibration.calibration_set_sha(paths) if paths else "",
                             "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False),
                             detector_record=record, opt_input=opt_input, max_input=max_input)
 

@@ -44,9 +44,11 @@ def quantize(
     Activations and weights are symmetric INT8 (as TensorRT requires), calibrated on real images preprocessed exactly as at run time; with --data, FP32 and INT8 accuracy are reported side by side.
     """
     from edge.commands import export as ex
+    from edge.files import check_writable
 
     stem = os.path.splitext(model)[0]
     out = output or (stem[:-5] if stem.endswith(".fp32") else stem) + ".int8.onnx"
+    check_writable(out, "--output")  # before the export and the calibration, not after them
     with tempfile.TemporaryDirectory(prefix="edge-quantize-") as work:
         if model.lower().endswith(".onnx"):
             fp32 = model

@@ -3,16 +3,17 @@
 Every flag but --config, --print-pipeline and --json is a RunConfig field, whose default and help it reads
 (``edge.commands.flags.option``): ``--detect-scale`` is ``haar.scale`` (``[haar]`` in a config file).
 """
-import json
 from functools import partial
 from typing import Optional
 
 import typer
 
+from edge import jsonsafe
 from edge.commands.flags import option
 from edge.commands.model_options import parse_labels, parse_size
-from edge.config import cli_overrides, flag_keys, load_config, merge_cli
+from edge.config import cli_overrides, flag_keys
 from edge.run.config import RunConfig
+from edge.service.hosts import parse_hosts
 
 # {parameter name: config key} of every flag that is a RunConfig field ("detect_scale": "haar.scale").
 CONFIG_KEYS = flag_keys(RunConfig)
@@ -62,6 +63,7 @@ def run(
     telemetry_every: int = flag("telemetry_every"),
     serve: Optional[str] = flag("serve.address"),
     serve_token: Optional[str] = flag("serve.token"),
+    serve_hosts: Optional[str] = flag("serve.hosts", parse=parse_hosts),
     reconnect_initial: float = flag("reconnect.initial"),
     reconnect_factor: float = flag("reconnect.factor"),
     reconnect_max_delay: float = flag("reconnect.max_delay"),
@@ -80,17 +82,19 @@ def run(
     Example: edge run --config /etc/edge/config.toml --serve 127.0.0.1:8080   (as the service runs it)
     Example: edge run --model plain.onnx --labels with_mask,without_mask --input-size 128   (no metadata)
     """
+    from edge.run.checks import load_run_config
     from edge.run.loop import describe_source
     from edge.run.loop import run as run_pipeline
 
-    cfg = load_config(config, RunConfig) if config else RunConfig()
-    cfg = merge_cli(cfg, cli_overrides(ctx, CONFIG_KEYS, exclude=NOT_CONFIG))
+    # the file, the flags, the start-up checks `edge config show` runs too: every problem in one line
+    cfg = load_run_config(config, cli_overrides(ctx, CONFIG_KEYS, exclude=NOT_CONFIG), startup=not print_pipeline,
+                          bind=True)
     if print_pipeline:
         typer.echo(describe_source(cfg))
         return
     summary = run_pipeline(cfg, echo=lambda line: typer.echo(line, err=True))
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(jsonsafe.dumps(summary))
     else:
         from edge.run.framelog import format_summary
 

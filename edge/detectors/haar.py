@@ -9,8 +9,9 @@ cascade is ``frontalface_alt2``: on masked faces it keeps finding faces where ``
 (what most tutorials use) loses most of them, with no more false positives (see docs/BENCHMARKS.md).
 """
 import os
+import sys
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -21,17 +22,55 @@ from edge.errors import InputError, UsageError
 DEFAULT_CASCADE = "haarcascade_frontalface_alt2.xml"
 
 
-def cascade_path(name: str) -> str:
-    """A cascade file: a path, or a name in OpenCV's bundled ``cv2.data.haarcascades``."""
-    import cv2
+# OpenCV's cascades outside the pip wheels' ``cv2.data`` (JetPack's OpenCV has none), after the environment's own
+# share/ (conda): a source build, JetPack 4.6's OpenCV and Debian/Ubuntu's opencv-data, Ubuntu 18.04's, older JetPack.
+SYSTEM_CASCADE_DIRS = ("/usr/local/share/opencv4/haarcascades", "/usr/share/opencv4/haarcascades",
+                       "/usr/share/opencv/haarcascades", "/usr/share/OpenCV/haarcascades")
+CASCADE_FIX = ("install OpenCV's cascades (Jetson: sudo apt-get install nvidia-opencv; Debian/Ubuntu: sudo apt-get "
+               "install opencv-data; pip: opencv-python-headless<5) or pass --cascade FILE")
 
+
+def cascade_folders(wheel_dir: Optional[str], prefix: str, system: Sequence[str]) -> List[str]:
+    """The folders searched for a cascade name, in order: ``cv2.data.haarcascades`` of a pip wheel (None where
+    cv2 has no ``cv2.data``), ``prefix``/share/opencv4/haarcascades, then ``system``'s."""
+    out = []  # type: List[str]
+    for folder in [wheel_dir, os.path.join(prefix, "share", "opencv4", "haarcascades")] + list(system):
+        if folder and os.path.normpath(folder) not in out:
+            out.append(os.path.normpath(folder))
+    return out
+
+
+def opencv_cascade_folders() -> List[str]:
+    """cascade_folders() of the OpenCV imported here."""
+    try:
+        from cv2 import data
+        wheel_dir = getattr(data, "haarcascades", None)
+    except ImportError:  # JetPack's and Debian's OpenCV: no cv2.data
+        wheel_dir = None
+    return cascade_folders(wheel_dir, sys.prefix, SYSTEM_CASCADE_DIRS)
+
+
+def find_cascade(name: str, folders: Sequence[str]) -> Optional[str]:
+    """The first ``folder/name`` that is a file, or None."""
+    for folder in folders:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def cascade_path(name: str) -> str:
+    """A cascade file: a path, or the name of one of OpenCV's cascades (see cascade_folders)."""
     if os.path.isfile(name):
         return name
-    bundled = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
-    if os.path.isfile(bundled):
-        return bundled
-    raise InputError("expected a Haar cascade XML file or one of OpenCV's bundled cascades, found nothing "
-                     "at '{}' (OpenCV's cascades: {})".format(name, os.path.dirname(bundled) or "not installed"))
+    if os.path.dirname(name):
+        raise InputError("expected a Haar cascade XML file, found nothing at '{}'".format(name))
+    folders = opencv_cascade_folders()
+    found = find_cascade(name, folders)
+    if found is None:
+        raise InputError("expected a Haar cascade XML file or one of OpenCV's cascades, found no '{}' in {}: {}".format(
+            name, ", ".join(folders), CASCADE_FIX))
+    return found
 
 
 def looks_like_cascade(path: str) -> bool:

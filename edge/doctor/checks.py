@@ -4,6 +4,7 @@ Each check takes the facts dict and returns a Check (ok / warn / fail / skip, wh
 so every judgement is tested with tables of facts; only ``probe()`` touches the machine.
 """
 import json
+import os
 import re
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
@@ -80,9 +81,16 @@ def check_opencv(f) -> Check:
     found = "OpenCV {}, GStreamer {}".format(f["opencv"], {True: "YES", False: "NO", None: "unknown"}[gst])
     if gst:
         return Check("opencv", OK, found)
+    use_jetpack = "use JetPack's OpenCV (apt), and uninstall any pip opencv-python that shadows it"
+    if f.get("gst_version") and not f.get("gst_error"):  # capture goes through PyGObject's GStreamer
+        found += " (fine: camera pipelines run through PyGObject)"
+        if not f.get("jetson"):
+            return Check("opencv", OK, found)
+        return Check("opencv", WARN, found, "--save uses the software encoder: the hardware encoder "
+                     "(nvv4l2h264enc) needs an OpenCV built with GStreamer: " + use_jetpack)
     level = FAIL if f.get("jetson") else WARN
     return Check("opencv", level, found, "camera pipelines (csi://, rtsp://) need an OpenCV built with "
-                 "GStreamer: use JetPack's OpenCV (apt), and uninstall any pip opencv-python that shadows it")
+                 "GStreamer (or PyGObject, see gstreamer): " + use_jetpack)
 
 
 def check_gstreamer(f) -> Check:
@@ -91,6 +99,17 @@ def check_gstreamer(f) -> Check:
                      "sudo apt-get install python3-gi gir1.2-gstreamer-1.0 gstreamer1.0-plugins-good "
                      "gstreamer1.0-plugins-bad gstreamer1.0-libav")
     return Check("gstreamer", OK, "{} via PyGObject".format(f.get("gst_version", "GStreamer ?")))
+
+
+def check_cascades(f) -> Check:
+    from edge.detectors.haar import CASCADE_FIX, DEFAULT_CASCADE  # numpy and the detector: only for this check
+
+    if "cascade_folders" not in f:
+        return Check("haar cascades", SKIP, "not probed (no OpenCV)")
+    if f.get("haar_cascade"):
+        return Check("haar cascades", OK, "{} in {}".format(DEFAULT_CASCADE, os.path.dirname(f["haar_cascade"])))
+    return Check("haar cascades", FAIL, "no {} in {}".format(DEFAULT_CASCADE, ", ".join(f["cascade_folders"])),
+                 "the default detector needs it: " + CASCADE_FIX)
 
 
 def check_source(kind: str) -> Callable[[Dict[str, Any]], Check]:
@@ -226,7 +245,7 @@ def check_display(f) -> Check:
                  "run with --headless (a service always does), or use the live view (--serve)")
 
 
-CHECKS = (check_python, check_opencv, check_gstreamer, check_source("csi"), check_source("usb"),
+CHECKS = (check_python, check_opencv, check_gstreamer, check_cascades, check_source("csi"), check_source("usb"),
           check_source("file"), check_source("rtsp"), check_argus, check_video_devices, check_tensorrt,
           check_pycuda, check_onnxruntime, check_backend, check_cuda, check_jtop, check_power, check_swap,
           check_disk, check_display)

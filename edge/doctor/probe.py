@@ -33,6 +33,7 @@ def probe(disk_path: str = ".") -> Dict[str, Any]:
         import cv2
         f["opencv"] = cv2.__version__
         f["opencv_gstreamer"] = opencv_has_gstreamer(cv2.getBuildInformation())
+        f.update(_probe_cascades())
     except Exception as e:  # ImportError, or a broken binary wheel
         f["opencv"], f["opencv_error"] = None, str(e)
 
@@ -75,6 +76,14 @@ def probe(disk_path: str = ".") -> Dict[str, Any]:
         f["disk_free"] = None
     f["display"] = os.environ.get("DISPLAY") or None
     return f
+
+
+def _probe_cascades() -> Dict[str, Any]:
+    """The folders searched for OpenCV's cascades and where the default one is (None: nowhere)."""
+    from edge.detectors.haar import DEFAULT_CASCADE, find_cascade, opencv_cascade_folders
+
+    folders = opencv_cascade_folders()
+    return {"cascade_folders": folders, "haar_cascade": find_cascade(DEFAULT_CASCADE, folders)}
 
 
 def _probe_cuda(f) -> Dict[str, Any]:

@@ -18,6 +18,8 @@ from edge.sources.backoff import BackoffConfig
 from edge.zoo import MASK_MODEL as DEFAULT_MODEL
 from edge.zoo import SAMPLE_VIDEO
 
+DAY_S = 86400.0  # bound of every seconds setting: past it (1e12, inf) a wait overflows, NaN compares false
+
 
 @dataclass
 class RunConfig:
@@ -55,9 +57,11 @@ class RunConfig:
     loop: bool = setting(False, "--loop", "Start a video file or image folder again at its end (and reopen it "
                                           "after an error, like a camera).")
     headless: bool = setting(False, "--headless", "No window (automatic when there is no display).")
-    save: str = setting("", "--save", "Write the annotated video to this .mp4 (hardware encoder on a Jetson).")
+    save: str = setting("", "--save", "Write the annotated video to this .mp4 (hardware encoder on a Jetson), or "
+                                      "images: out.jpg for an image input, out_000000.jpg … per frame otherwise.")
     max_frames: int = setting(0, "--max-frames", "Stop after N frames (0: at the end of the stream).")
-    log: str = setting("", "--log", "Write one JSON line per frame (stage times, faces, labels) here.")
+    log: str = setting("", "--log", "Append one JSON line per frame (stage times, faces, labels) to this file "
+                                    "(its folder is made; a restart appends).")
     summary_every: float = setting(5.0, "--summary-every", "Print a progress line every N seconds (0: never).")
     timeout: float = setting(10.0, "--timeout", "Seconds to wait for a frame; then a camera is reopened, a file "
                                                 "ends the run with an error.")
@@ -82,13 +86,16 @@ class RunConfig:
             (self.max_frames >= 0, "max_frames", "≥ 0 (0 = until the stream ends)"),
             (0 <= self.flip <= 7, "flip", "a flip-method 0…7"),
             (self.width > 0 and self.height > 0 and self.fps > 0, "width/height/fps", "positive"),
-            (self.timeout > 0, "timeout", "> 0 seconds"),
+            (0 < self.timeout <= DAY_S, "timeout", "0 < seconds ≤ {:g} (a day)".format(DAY_S)),
+            (0 <= self.summary_every <= DAY_S, "summary_every", "0 ≤ seconds ≤ {:g} (0 = never)".format(DAY_S)),
             (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)"),
-            (self.log_max_mb >= 0 and self.log_keep >= 0, "log_max_mb/log_keep", "≥ 0"),
+            (0 <= self.log_max_mb <= 2 ** 20 and self.log_keep >= 0, "log_max_mb/log_keep",
+             "0 ≤ log_max_mb ≤ 1048576 (1 TiB), log_keep ≥ 0"),
             (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)"),
-            (self.reconnect.initial >= 0 and self.reconnect.factor >= 1 and self.reconnect.max_delay >= 0
-             and 0 <= self.reconnect.jitter < 1 and self.reconnect.attempts >= 0, "reconnect",
-             "initial ≥ 0, factor ≥ 1, max_delay ≥ 0, 0 ≤ jitter < 1, attempts ≥ 0"),
+            (0 <= self.reconnect.initial <= DAY_S and 1 <= self.reconnect.factor <= 100
+             and 0 <= self.reconnect.max_delay <= DAY_S and 0 <= self.reconnect.jitter < 1
+             and self.reconnect.attempts >= 0, "reconnect", "0 ≤ initial ≤ {0:g} s, 1 ≤ factor ≤ 100, "
+             "0 ≤ max_delay ≤ {0:g} s, 0 ≤ jitter < 1, attempts ≥ 0".format(DAY_S)),
         ])
         from edge.detectors import check_name
 

@@ -7,13 +7,17 @@ One line per frame::
      "boxes": [[x1, y1, x2, y2], …], "labels": ["with_mask", …], "scores": [0.97, …], "fps": 41.7,
      "dropped": 0, "corrupt": 0}
 
-and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns.
+and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns. A frame whose faces the
+classifier could not label (the model returned NaN or inf) has empty ``labels`` and ``scores``; the summary
+counts those frames and faces (``unlabelled_frames``, ``unlabelled_faces``). Lines are strict JSON: a
+non-finite number is written as null (edge.jsonsafe).
 """
-import json
 import time
 from collections import OrderedDict
 from typing import Callable, Dict, Optional
 
+from edge.files import write_failed
+from edge.jsonsafe import dumps
 from edge.run.results import Faces
 from edge.timing import StageStats
 
@@ -40,6 +44,9 @@ def format_summary(s: Dict) -> str:
     """The summary as a few lines of text for the console."""
     lines = ["{} frames in {:.1f} s: {:.1f} FPS mean; {} faces; {} dropped, {} corrupt".format(
         s["frames"], s["seconds"], s["mean_fps"], s["faces"], s["dropped"], s["corrupt"])]
+    if s.get("unlabelled_frames"):
+        lines.append("{} frames ({} faces) left unlabelled: the model returned NaN or inf for them".format(
+            s["unlabelled_frames"], s["unlabelled_faces"]))
     if s.get("detector"):
         d = s["detector"]
         lines.append("detector {}: {}".format(d.get("detector"), ", ".join(
@@ -55,8 +62,9 @@ def format_summary(s: Dict) -> str:
 
 
 class FrameLog:
-    """Collects per-frame timings; writes JSONL when ``path`` is given (rotated past ``max_bytes``, ``keep``
-    old files); echoes a line every ``every`` s."""
+    """Collects per-frame timings; appends JSONL to ``path`` when given (rotated past ``max_bytes``, ``keep``
+    old files); echoes a line every ``every`` s. A write that fails (a full disk) is one ``EdgeError``
+    (exit 1) and ends the logging; every line before it is in the file, whole."""
 
     def __init__(self, path: str = "", every: float = 5.0, echo: Optional[Callable[[str], None]] = None,
                  clock=time.monotonic, max_bytes: int = 0, keep: int = 5):
@@ -66,12 +74,17 @@ class FrameLog:
         self.every = every
         self.echo = echo
         self._clock = clock
-        self._fh = RotatingFile(path, max_bytes, keep) if path else None  # line-buffered, rotated by size
+        try:
+            self._fh = RotatingFile(path, max_bytes, keep) if path else None  # unbuffered, rotated by size
+        except OSError as e:
+            raise write_failed("the log", path, e) from None
         self.stats = StageStats()
         self.frames = 0
         self.faces = 0
         self.dropped = 0
         self.corrupt = 0
+        self.unlabelled_frames = 0
+        self.unlabelled_faces = 0
         self._t0 = self._last_echo = None
         self._t_last = None
         self._last = None
@@ -86,8 +99,14 @@ class FrameLog:
         self.dropped, self.corrupt = record["dropped"], record["corrupt"]
         self.stats.add(record["ms"])
         self._last = record
+        if record["faces"] and not record["labels"]:
+            self.unlabelled_frames += 1
+            self.unlabelled_faces += record["faces"]
+            if self.echo and self.unlabelled_frames == 1:
+                self.echo("edge: warning: frame {}: the model returned NaN or inf; its {} face(s) are left "
+                          "unlabelled (the summary counts such frames)".format(record["frame"], record["faces"]))
         if self._fh:
-            self._fh.write(json.dumps(record) + "\n")
+            self._write(record)
         if self.echo and self.every > 0 and now - self._last_echo >= self.every:
             self._last_echo = now
             self.echo("frame {}: {:.1f} FPS, {:.1f} ms/frame, {} faces, {} dropped".format(
@@ -99,6 +118,7 @@ class FrameLog:
             ("frames", self.frames), ("seconds", round(seconds, 3)),
             ("mean_fps", round(self.frames / seconds, 2) if seconds > 0 else 0.0),
             ("faces", self.faces), ("dropped", self.dropped), ("corrupt", self.corrupt),
+            ("unlabelled_frames", self.unlabelled_frames), ("unlabelled_faces", self.unlabelled_faces),
             ("stages", self.stats.summary()),
         ])
 
@@ -108,7 +128,15 @@ class FrameLog:
         if extra:
             s.update(extra)
         if self._fh:
-            self._fh.write(json.dumps({"summary": s}) + "\n")
+            self._write({"summary": s})
             self._fh.close()
             self._fh = None
         return s
+
+    def _write(self, line: Dict) -> None:
+        try:
+            self._fh.write(dumps(line) + "\n")
+        except OSError as e:
+            self._fh.close()
+            self._fh = None
+            raise write_failed("the log", self.path, e) from None

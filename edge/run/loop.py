@@ -50,7 +50,10 @@ def find_faces(image: np.ndarray, index: int, detector, tracker: Optional[BoxTra
 
 
 def classify(faces: Faces, logits: np.ndarray, labels) -> Faces:
-    """``faces`` with the top-1 label and probability of their rows of ``logits``."""
+    """``faces`` with the top-1 label and probability of their rows of ``logits``; left unlabelled (labels
+    and probs unknown) when the model returned NaN or inf for the frame."""
+    if not np.isfinite(logits).all():
+        return faces
     best = top1(logits, labels)
     return faces.replace(labels=[name for name, _ in best], probs=[p for _, p in best])
 
@@ -146,7 +149,8 @@ class Loop:
 
 
 def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame: Optional[Callable] = None) -> Dict:
-    """Run until the stream ends, ``max_frames``, ``q``/Esc, SIGTERM or Ctrl-C; return the summary.
+    """Run until the stream ends, ``max_frames``, ``q``/Esc, SIGTERM, SIGHUP or Ctrl-C; return the summary
+    (its ``stopped`` says why: ``failed: <error>`` when the run ends with an error).
 
     Start-up order: settings that can be wrong (log folder, --serve) are checked first, then the model
     loads, then the source opens — a bad setting never leaves a half-started daemon (see edge.service.daemon).
@@ -160,6 +164,9 @@ def run(cfg: RunConfig, echo: Optional[Callable[[str], None]] = None, on_frame: 
             loop.stopped = loop.process(on_frame)
         except KeyboardInterrupt:
             loop.stopped = "interrupted"
+        except Exception as e:  # the summary (written on the way out) says why the run failed
+            loop.stopped = "failed: {}".format(" ".join(str(e).split()) or type(e).__name__)
+            raise
     return loop.summary
 
 

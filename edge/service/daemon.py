@@ -1,7 +1,7 @@
 """The long-running side of ``edge run``: start-up checks, signals, systemd, live view, telemetry, and a
 source that is reopened with back-off when it fails.
 
-    with Daemon(cfg, echo) as daemon:  # checks the log folder, binds --serve, traps SIGTERM/SIGINT: before
+    with Daemon(cfg, echo) as daemon:  # checks --log and --save, binds --serve, traps SIGTERM/SIGINT/SIGHUP: before
         ...                            # the model and the camera open, so a bad setting never half-starts
         source = daemon.open_source()  # ReopeningSource
         for each frame: daemon.frame(line, view, faces, source)  # watchdog, READY=1, STATUS=, publish, telemetry
@@ -14,40 +14,43 @@ Which faults are ridden out (the rest end the run with one clear line):
   reopened with ``cfg.reconnect`` back-off; the CSI hint (restart nvargus-daemon) is logged;
 * a video file or folder ends the run at its end (exit 0) unless ``--loop``; with ``--loop`` an error
   or a vanished file is ridden out like a camera;
-* at start-up a source that cannot be opened fails at once unless ``--wait-for-source``.
+* at start-up a source that cannot be opened fails at once unless ``--wait-for-source``; one that opens
+  but gives no first frame (an RTSP camera with nothing behind it) is a failed attempt like a reopening's;
+* failed attempts in a row end the run after ``--reconnect-attempts`` (``attempt_limit``: by hand 6, under
+  systemd or with ``--wait-for-source`` never — but start-up is extended for the first frame at most
+  SOURCE_START_MAX_S, then systemd's start timeout fails the unit and ``Restart=`` starts it again).
+
+SIGTERM, SIGINT and SIGHUP all stop the run after the current frame, the summary written (SIGHUP is a
+closed terminal or ``kill -HUP``: edge does not reload its config).
 """
 import os
 import signal
-import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from edge.errors import InputError
+from edge.files import check_writable
+from edge.run.sinks import check_save_path
+from edge.sources.backoff import attempt_limit
 from edge.sources.base import Source
 from edge.sources.reopening import ReopeningSource, source_kind
 
 STATUS_EVERY = 30  # frames between systemd STATUS= lines
 JTOP_SOCKET = "/run/jtop.sock"
 SLOW_START_S = 600  # EXTEND_TIMEOUT_USEC while the model loads (a TensorRT engine on a Nano is slow)
+SOURCE_START_MAX_S = 900  # under systemd, start-up waits at most this long for the source's first frame
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")  # each stops after the current frame, the summary written
 
 
-def check_log_path(path: str) -> None:
-    """InputError unless a log file can be created at ``path`` (tried with a probe file, as root too)."""
-    if not path:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError("expected an existing folder for --log, found nothing at '{}'".format(folder))
-    if os.path.isdir(path):
-        raise InputError("expected a file path for --log, found the folder '{}'".format(path))
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".edge-probe-")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise InputError("cannot write the log in '{}': {} (under systemd use /var/log/edge)".format(
-            folder, e.strerror or e)) from None
+def check_log_path(path: str, rotating: bool = False) -> None:
+    """InputError unless the log at ``path`` can be appended to (an existing file is opened for appending, a
+    missing one or folder must be creatable; tried with probes, as root too) and, when ``rotating``, its
+    folder takes new files (``edge.files.check_writable``)."""
+    if path:
+        hint = " (under systemd use /var/log/edge)"
+        check_writable(path, "--log", append=True, hint=hint)
+        if rotating:
+            check_writable(path, "--log (rotated)", hint=hint)
 
 
 def energy_per_frame_mj(power_mw: Optional[float], fps: float) -> Optional[float]:
@@ -77,13 +80,14 @@ class Daemon:
 
         self.cfg = cfg
         self.echo = echo or (lambda line: None)
-        check_log_path(cfg.log)
+        check_log_path(cfg.log, rotating=cfg.log_max_mb > 0)
+        check_save_path(cfg.save)
         self.stop = threading.Event()
         self.stop_reason = ""
         self.frames = 0
         self.state = self.server = self.telemetry = None
         self._seen = {"dropped_frames": 0, "decode_errors": 0}
-        self._last_extend = 0.0
+        self._last_extend = self._source_since = 0.0
         self._stopping_sent = False
         self.notify = Notifier()
         if cfg.serve.address:
@@ -91,11 +95,11 @@ class Daemon:
 
             check_serve(cfg.serve.address, cfg.serve.token)  # before prometheus_client is even needed
             self.state = LiveState(info=info or {})
-            self.server = start_server(self.state, cfg.serve.address, cfg.serve.token)
+            self.server = start_server(self.state, cfg.serve.address, cfg.serve.token, hosts=cfg.serve.hosts)
             self.echo("live view: {}".format(self.server.url))
         self._old_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (getattr(signal, name) for name in STOP_SIGNALS):
                 self._old_handlers[sig] = signal.signal(sig, self._on_signal)
 
     @property
@@ -115,11 +119,16 @@ class Daemon:
         self.notify.status(what)
 
     def _waiting(self) -> None:
-        """While a source is retried: feed the watchdog; before the first frame keep start-up from timing out."""
+        """While a source is retried: feed the watchdog; before the first frame keep start-up from timing out,
+        but only up to SOURCE_START_MAX_S after the source began opening: then systemd fails the start."""
         self.notify.watchdog()
         now = time.monotonic()
-        if self.frames == 0 and now - self._last_extend > SLOW_START_S / 4:
-            self.slow_start("waiting for the source")
+        left = self._source_since + SOURCE_START_MAX_S - now
+        if self.frames == 0 and now - self._last_extend > SLOW_START_S / 4 and left > 0:
+            self._last_extend = now
+            self.notify.extend_timeout(min(SLOW_START_S, left))
+            self.notify.status("waiting for the source (systemd fails the start within {:.0f} s without a "
+                               "frame)".format(left))
 
     def start_telemetry(self) -> None:
         """jtop polling when its service is there (a Jetson with jetson-stats); silent elsewhere."""
@@ -132,8 +141,11 @@ class Daemon:
         def reopened(reason):
             if self.state is not None:
                 self.state.count("reconnects")
+        service = self.notify.enabled or self.cfg.wait_for_source
         src = ReopeningSource(open_fn, uri, source_kind(uri), self.cfg.loop, self.cfg.reconnect, self.stop, self.echo,
-                              tick=self._waiting, on_reopen=reopened)
+                              tick=self._waiting, on_reopen=reopened,
+                              limit=attempt_limit(self.cfg.reconnect.attempts, service))
+        self._source_since = time.monotonic()
         return src.start(self.cfg.wait_for_source)
 
     def frame(self, record: Dict[str, Any], view, faces, source) -> None:

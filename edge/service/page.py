@@ -1,4 +1,5 @@
-"""The live-view page served at ``/``: the MJPEG stream plus numbers polled from ``status.json``."""
+"""The live-view page served at ``/``: the MJPEG stream plus numbers polled from ``status.json`` (the
+telemetry table only where there is telemetry: jtop on a Jetson)."""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edge live view</title>
@@ -20,7 +21,7 @@ PAGE = """<!doctype html>
   <h3>latency (ms, last frames)</h3><table id="latency"></table>
   <h3>faces</h3><table id="faces"></table>
   <h3>counters</h3><table id="counters"></table>
-  <h3>telemetry</h3><table id="telemetry"></table>
+  <div id="telemetry-box" hidden><h3>telemetry</h3><table id="telemetry"></table></div>
   <div id="error"></div>
  </section>
 </main>
@@ -67,6 +68,7 @@ async function poll() {
     rows("faces", s.faces, String);
     rows("counters", s.counters, String);
     rows("telemetry", s.telemetry, num);
+    document.getElementById("telemetry-box").hidden = !Object.keys(s.telemetry || {}).length;  // no jtop: none
     document.getElementById("error").textContent = "";
     document.body.dataset.updates = Number(document.body.dataset.updates) + 1;
     document.body.dataset.lastFrame = s.frames;

@@ -9,23 +9,28 @@
 
 Endpoints: ``/`` (page), ``/stream.mjpg``, ``/status.json``, ``/metrics``. Localhost by default; any
 other address needs a token, sent as ``X-Edge-Token``, ``Authorization: Bearer …`` or ``?token=``.
+A request whose ``Host`` is a name other than localhost, the bound name or one of ``--serve-hosts`` gets 421
+(DNS rebinding: a page of another site reaching the tokenless localhost view); IP literals always pass,
+since a rebinding page can only use its own name.
 """
 import errno
 import hmac
 import http.server
 import ipaddress
-import json
+import logging
 import socket
 import socketserver
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from edge import jsonsafe
 from edge.config import setting
 from edge.errors import UsageError, require
+from edge.service.hosts import LOCAL_NAMES, host_allowed, host_name
 from edge.timing import FpsMeter, summarize
 
 BOUNDARY = "edgeframe"
@@ -33,17 +38,24 @@ COUNTERS = ("dropped_frames", "reconnects", "decode_errors")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5)
 MIN_TOKEN_LENGTH = 16
 
+log = logging.getLogger("edge.service.serve")
+
 
 @dataclass
 class ServeConfig:
-    """``--serve HOST:PORT`` and ``--serve-token``: off unless an address is given."""
+    """``--serve HOST:PORT``, ``--serve-token`` and ``--serve-hosts``: off unless an address is given."""
 
     address: Optional[str] = setting(None, "--serve", "Serve the live view (page, /stream.mjpg, /status.json, "
                                                       "/metrics) on HOST:PORT, e.g. 127.0.0.1:8080; other hosts "
                                                       "need a token.")
     token: Optional[str] = setting(None, "--serve-token", "Token clients must send (≥ 16 characters; required for "
                                                           "anything but localhost). Also read from "
-                                                          "EDGE_SERVE_TOKEN.", envvar="EDGE_SERVE_TOKEN")
+                                                          "EDGE_SERVE_TOKEN.", secret=True,
+                                   envvar="EDGE_SERVE_TOKEN")
+    hosts: List[str] = setting([], "--serve-hosts", "More host names the live view answers to, comma-separated "
+                                                    "(e.g. jetson.local; config file: a list); besides localhost, "
+                                                    "IP addresses and the --serve name, other Host headers get "
+                                                    "421 (DNS rebinding).")
 
 
 def parse_address(text: str) -> Tuple[str, int]:
@@ -135,7 +147,7 @@ class LiveState:
                                   registry=r)
         self._m_power = prom.Gauge("edge_power_watts", "Power by rail (jtop).", ["rail"], registry=r)
         self._m_temp = prom.Gauge("edge_temperature_celsius", "Temperature by zone (jtop).", ["zone"], registry=r)
-        self._m_gpu = prom.Gauge("edge_gpu_load_ratio", "GPU load 0..1 (jtop).", registry=r)
+        self._m_gpu = None  # edge_gpu_load_ratio: registered with the first GPU reading (none without a GPU)
         if self.info:
             keys = sorted(self.info)
             prom.Gauge("edge_info", "Model and source of this run.", keys, registry=r).labels(
@@ -189,6 +201,8 @@ class LiveState:
         for zone, c in (telemetry.get("temperature_c") or {}).items():
             self._m_temp.labels(str(zone)).set(float(c))
         if telemetry.get("gpu_load") is not None:
+            if self._m_gpu is None:
+                self._m_gpu = self._prom.Gauge("edge_gpu_load_ratio", "GPU load 0..1 (jtop).", registry=self.registry)
             self._m_gpu.set(float(telemetry["gpu_load"]))
 
     # --- the server's side ----------------------------------------------------------------------
@@ -236,6 +250,17 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
+    def handle_error(self, request, client_address):
+        """One log line, no traceback on stderr: a client that resets or times out is routine (debug)."""
+        import sys
+
+        e = sys.exc_info()[1]
+        if isinstance(e, (ConnectionError, socket.timeout)):
+            log.debug("live view: client %s went away: %s", client_address[0], e)
+        else:
+            log.warning("live view: request from %s failed: %s: %s", client_address[0], type(e).__name__, e)
+            log.debug("live view: the failed request's traceback", exc_info=True)
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "edge"
@@ -247,6 +272,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         live = self.server.live  # type: ignore[attr-defined]
         url = urlsplit(self.path)
+        if not host_allowed(self.headers.get("Host"), live.hosts):
+            return self._send(421, "text/plain; charset=utf-8", "unknown host '{}': the live view answers to "
+                              "localhost, IP addresses, its --serve name and --serve-hosts names\n".format(
+                                  host_name(self.headers.get("Host"))).encode("utf-8"))
         if not self._authorized(live.token, url.query):
             return self._send(401, "text/plain; charset=utf-8", b"token required\n",
                               extra={"WWW-Authenticate": "Bearer"})
@@ -255,7 +284,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
             return self._send(200, "text/html; charset=utf-8", PAGE.encode("utf-8"))
         if url.path == "/status.json":
-            return self._send(200, "application/json", json.dumps(live.state.status()).encode("utf-8"))
+            return self._send(200, "application/json", jsonsafe.dumps(live.state.status()).encode("utf-8"))
         if url.path == "/metrics":
             return self._send(200, "text/plain; version=0.0.4; charset=utf-8", live.state.metrics())
         if url.path == "/stream.mjpg":
@@ -273,7 +302,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8"))
 
     def _send(self, code: int, ctype: str, body: bytes, extra: Optional[Mapping[str, str]] = None):
-        self.send_response(code)
+        self.send_response(code, "Misdirected Request" if code == 421 else None)  # 421: not in Python 3.6's table
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -312,17 +341,12 @@ class LiveServer:
     """The HTTP server in a background thread. Binding happens in __init__, so errors come first."""
 
     def __init__(self, state: LiveState, host: str, port: int, token: Optional[str] = None,
-                 max_streams: int = 32):
+                 max_streams: int = 32, hosts: Sequence[str] = ()):
         self.state, self.token = state, token
+        self.hosts = frozenset(host_name(h) for h in tuple(LOCAL_NAMES) + (host,) + tuple(hosts))
         self.closing = threading.Event()
         self.streams = threading.BoundedSemaphore(max_streams)
-        cls = _Server
-        if ":" in host:
-            cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
-        try:
-            self.httpd = cls((host, port), _Handler)
-        except OSError as e:
-            raise UsageError(_bind_error(host, port, e)) from None
+        self.httpd = _bind(host, port)
         self.httpd.live = self  # type: ignore[attr-defined]
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
@@ -345,6 +369,22 @@ class LiveServer:
         self.httpd.server_close()
 
 
+def _bind(host: str, port: int) -> _Server:
+    """The HTTP server bound to (host, port), not yet serving; UsageError saying why it cannot bind."""
+    cls = _Server
+    if ":" in host:
+        cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+    try:
+        return cls((host, port), _Handler)
+    except OSError as e:
+        raise UsageError(_bind_error(host, port, e)) from None
+
+
+def check_bind(address: str, token: Optional[str]) -> None:
+    """``check_serve``, then bind the address and release it at once: UsageError when the port is taken."""
+    _bind(*check_serve(address, token)).server_close()
+
+
 def _bind_error(host: str, port: int, e: OSError) -> str:
     where = "cannot serve the live view on {}:{}: ".format(host, port)
     if e.errno == errno.EADDRINUSE:
@@ -359,7 +399,9 @@ def _bind_error(host: str, port: int, e: OSError) -> str:
 
 
 def start_server(state: LiveState, address: str = "127.0.0.1:8080", token: Optional[str] = None,
-                 max_streams: int = 32) -> LiveServer:
-    """Check the address and token, bind, and serve in a background thread (UsageError on failure)."""
+                 max_streams: int = 32, hosts: Sequence[str] = ()) -> LiveServer:
+    """Check the address and token, bind, and serve in a background thread (UsageError on failure).
+
+    ``hosts``: more names the ``Host`` header may carry (``ServeConfig.hosts``)."""
     host, port = check_serve(address, token)
-    return LiveServer(state, host, port, token, max_streams).start()
+    return LiveServer(state, host, port, token, max_streams, hosts).start()

@@ -7,9 +7,14 @@
 
 Without jetson-stats or its service (any machine that is not a set-up Jetson), ``Telemetry`` logs
 "telemetry not available: <why>" once per process and carries on: ``available`` is False,
-``summary()`` says why. Parsing is pure functions over the dicts jtop returns, for both jtop 3.x
-(``power`` = (total, rails); temperatures as plain numbers) and 4.x (``power = {"rail", "tot"}``;
-temperatures as ``{"temp", "online"}``).
+``summary()`` says why. When jtop stops sending data mid-run (its ``ok()`` turns False for good after 3
+intervals without data, or raises), ``Telemetry`` logs "telemetry stopped: <why>", ``available`` turns
+False and ``summary()["stopped"]`` says why. Parsing is pure functions over the dicts jtop returns, for
+both jetson-stats 3.x (JetPack 4.6: ``power`` = (total, rails) of ``{"cur", "avg"}`` mW; temperatures as
+plain numbers; ``cpu`` = ``{"CPU1": {"val", "frq"}}`` and ``gpu`` = ``{"val", "frq"}``, frequencies in kHz;
+``stats["RAM"]`` in kB used) and 4.x (``power = {"rail", "tot"}``; temperatures as ``{"temp", "online"}``;
+``cpu = {"cpu": [{"online", "freq": {"cur"}}]}`` and ``gpu = {name: {"freq": {"cur"}}}`` in kHz;
+``stats["RAM"]`` the used fraction).
 """
 import logging
 import re
@@ -54,35 +59,70 @@ def parse_temperature(temps: Mapping) -> Dict[str, float]:
     return out
 
 
-def parse_stats(stats: Mapping) -> Dict[str, Any]:
-    """Loads, power mode and jetson_clocks from the flat ``jetson.stats`` dict (3.x and 4.x keys)."""
-    cpu = [_num(stats[k]) for k in sorted((k for k in stats if re.match(r"CPU\d+$", k)), key=lambda k: int(k[3:]))]
+def _core_names(d: Mapping) -> List[str]:
+    """"CPU1", "CPU2", ... among ``d``'s keys, in core order."""
+    return sorted((k for k in d if re.match(r"CPU\d+$", str(k))), key=lambda k: int(k[3:]))
+
+
+def parse_stats(stats: Mapping, ram: Any = None) -> Dict[str, Any]:
+    """Loads, power mode and jetson_clocks from the flat ``jetson.stats`` dict (3.x and 4.x keys). The RAM
+    fraction is ``stats["RAM"]`` in 4.x; 3.x gives kB used there and ``jetson.ram`` (``ram``: use/tot)."""
+    cpu = [_num(stats[k]) for k in _core_names(stats)]
+    used = _num(stats.get("RAM"))
+    if used is not None and used > 1:  # jtop 3.x: kB in use, not a fraction
+        used = _fraction(ram)
     return {"cpu_load": [c for c in cpu if c is not None],  # percent per online core
             "gpu_load": _num(stats.get("GPU")),  # percent
-            "ram": _num(stats.get("RAM")),  # used fraction (4.x)
+            "ram": used,  # used fraction
             "nvpmodel": stats.get("nvp model"),
             "jetson_clocks": stats.get("jetson_clocks")}
 
 
+def _fraction(ram: Any) -> Optional[float]:
+    try:
+        use, tot = float(ram["use"]), float(ram["tot"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round(use / tot, 4) if tot > 0 else None
+
+
+def _mhz(khz: Any) -> Optional[float]:
+    v = _num(khz)
+    return round(v / 1000.0, 1) if v is not None and v > 0 else None
+
+
+def _get(d: Any, *keys) -> Any:
+    """``d[k1][k2]...`` of dicts (or jtop 4.x's dict-like objects); None where any level is missing."""
+    for k in keys:
+        try:
+            d = d[k]
+        except (KeyError, TypeError, IndexError):
+            return None
+    return d
+
+
 def parse_clocks(cpu: Any, gpu: Any) -> Dict[str, Any]:
-    """Current clocks in MHz from ``jetson.cpu`` / ``jetson.gpu`` (4.x: frequencies in kHz)."""
-    out = {"cpu_mhz": [], "gpu_mhz": None}
-    try:
-        out["cpu_mhz"] = [round(c["freq"]["cur"] / 1000.0, 1) for c in cpu["cpu"] if c.get("online", True)]
-    except (KeyError, TypeError):
-        pass
-    try:
-        first = next(iter(gpu.values()))
-        out["gpu_mhz"] = round(first["freq"]["cur"] / 1000.0, 1)
-    except (AttributeError, KeyError, TypeError, StopIteration):
-        pass
-    return out
+    """Current clocks in MHz from ``jetson.cpu`` / ``jetson.gpu`` (kHz in both versions): 4.x
+    ``{"cpu": [{"online", "freq": {"cur"}}]}`` and ``{"gpu": {"freq": {"cur"}}}``; 3.x
+    ``{"CPU1": {"val", "frq"}, ...}`` (an offline core has no "frq") and ``{"val", "frq"}``."""
+    if isinstance(_get(cpu, "cpu"), list):  # 4.x
+        cores = [_get(c, "freq", "cur") for c in cpu["cpu"] if _get(c, "online") is not False]
+    elif hasattr(cpu, "keys"):  # 3.x
+        cores = [_get(cpu, k, "frq") for k in _core_names(cpu)]
+    else:
+        cores = []
+    if _get(gpu, "frq") is not None:  # 3.x
+        gpu_khz = _get(gpu, "frq")
+    else:  # 4.x: the first GPU
+        gpu_khz = next((_get(g, "freq", "cur") for g in (gpu.values() if hasattr(gpu, "values") else [])), None)
+    return {"cpu_mhz": [m for m in (_mhz(c) for c in cores) if m is not None], "gpu_mhz": _mhz(gpu_khz)}
 
 
 def parse_jetson(jetson) -> Dict[str, Any]:
     """One sample from a running ``jtop`` object (every field optional, jtop versions differ)."""
     sample = {"time": time.time()}
-    sample.update(parse_stats(getattr(jetson, "stats", None) or {}))
+    stats = getattr(jetson, "stats", None) or {}
+    sample.update(parse_stats(stats, getattr(jetson, "ram", None)))  # ram: 3.x only
     sample["power"] = parse_power(getattr(jetson, "power", None))
     sample["temperature_c"] = parse_temperature(getattr(jetson, "temperature", None) or {})
     sample["clocks"] = parse_clocks(getattr(jetson, "cpu", None), getattr(jetson, "gpu", None))
@@ -124,6 +164,7 @@ class Telemetry:
         self._stop = threading.Event()
         self.samples = []  # type: List[Dict[str, Any]]
         self.reason = ""  # why telemetry is not available ("" when it is)
+        self.stopped = ""  # why jtop stopped mid-run ("" while it runs, or when it never started)
 
     @property
     def available(self) -> bool:
@@ -163,15 +204,22 @@ class Telemetry:
         if jetson is None:
             return None
         try:
-            if not jetson.ok():
+            if not jetson.ok():  # jtop waited 3 intervals for data, and now stays off for good
+                self._stopped("jtop sent no data for {:g} s (3 intervals); its service stalled or was "
+                              "restarted".format(3 * self.interval))
                 return None
             sample = parse_jetson(jetson)
         except Exception as e:
-            self.stop()
-            self._unavailable("jtop stopped: {}".format(" ".join(str(e).split())))
+            self._stopped("{}: {}".format(type(e).__name__, " ".join(str(e).split())))
             return None
         self.samples.append(sample)
         return sample
+
+    def _stopped(self, reason: str) -> None:
+        """jtop stopped mid-run: one log line, ``available`` False, ``summary()["stopped"]`` says why."""
+        self.stop()
+        self.reason = self.stopped = reason
+        log.warning("telemetry stopped after %d samples: %s", len(self.samples), reason)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -192,7 +240,10 @@ class Telemetry:
     def summary(self) -> Dict[str, Any]:
         if not self.samples:
             return {"available": False, "reason": self.reason or "no samples"}
-        return summarize_samples(self.samples)
+        out = summarize_samples(self.samples)
+        if self.stopped:
+            out["stopped"] = self.stopped
+        return out
 
     def __enter__(self) -> "Telemetry":
         return self.start()

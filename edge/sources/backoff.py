@@ -12,6 +12,20 @@ from typing import Callable, Iterator, Optional, Tuple, Type
 from edge.config import setting
 
 
+BY_HAND_ATTEMPTS = 6  # failed attempts in a row before a source is given up when not run as a service
+BY_HAND_BACKOFF_S = 0.5 + 1 + 2 + 4 + 8  # the default back-off between those attempts
+BY_HAND_GIVE_UP_S = BY_HAND_BACKOFF_S + BY_HAND_ATTEMPTS * 10.0  # plus the default --timeout per attempt
+
+
+def attempt_limit(attempts: int, service: bool) -> int:
+    """Failed attempts in a row before a source is given up (0: never): ``attempts`` where set, else
+    forever under a service manager (systemd restarts what gives up; it should not) and BY_HAND_ATTEMPTS
+    when run by hand (a camera that is not there ends the run after a bounded time)."""
+    if attempts > 0:
+        return attempts
+    return 0 if service else BY_HAND_ATTEMPTS
+
+
 @dataclass
 class BackoffConfig:
     """Back-off between attempts: initial·factor^n seconds, capped at max_delay, ±jitter (fraction)."""
@@ -21,8 +35,13 @@ class BackoffConfig:
     factor: float = setting(2.0, "--reconnect-factor", "Back-off growth per failed attempt.")
     max_delay: float = setting(30.0, "--reconnect-max-delay", "Longest wait between attempts (seconds).")
     jitter: float = setting(0.0, "--reconnect-jitter", "Randomise each wait by ± this fraction (0–1).")
-    attempts: int = setting(0, "--reconnect-attempts", "Give up after N failed attempts (0: retry forever, for a "
-                                                       "service).")
+    attempts: int = setting(0, "--reconnect-attempts", "Give up (exit 5) after N failed attempts in a row to "
+                                                       "open a camera or stream; one that opens but gives no "
+                                                       "frame within --timeout counts too. 0: {} by hand (with "
+                                                       "the defaults at most ~{:.0f} s: {:.1f} s of back-off and "
+                                                       "--timeout per attempt), forever under systemd "
+                                                       "($NOTIFY_SOCKET) or with --wait-for-source.".format(
+                                                           BY_HAND_ATTEMPTS, BY_HAND_GIVE_UP_S, BY_HAND_BACKOFF_S))
 
 
 def backoff_delay(attempt: int, initial: float = 0.5, factor: float = 2.0, max_delay: float = 30.0,

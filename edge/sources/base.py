@@ -4,7 +4,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, InputError
 
 
 class Frame(NamedTuple):
@@ -22,6 +22,16 @@ class SourceTimeout(EdgeError):
     """No frame arrived within the timeout although the stream has not ended."""
 
     exit_code = 5
+
+
+def no_frame_error(described: str, kind: str, timeout: float, first: bool) -> EdgeError:
+    """No frame within ``timeout``: a video file that never gave its first frame is one that cannot be
+    decoded (InputError, exit 3, whichever capture read it); anything else timed out (SourceTimeout, exit 5)."""
+    if first and kind == "video":
+        return InputError("expected a video file that can be decoded, found no frame in {} within {:.1f} s".format(
+            described, timeout))
+    return SourceTimeout("no frame from {} within {:.1f} s (the stream has not ended; is the camera still "
+                         "connected?)".format(described, timeout))
 
 
 class Source:

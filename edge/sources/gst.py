@@ -3,15 +3,17 @@ a timeout, the end of the stream and the pipeline's own error message are told a
 
 PyGObject (``gi``) and the GStreamer typelibs are imported lazily; ``available()`` says whether they work.
 """
+import time
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from edge.errors import EdgeError, HardwareError, InputError, MissingDependency
-from edge.sources.base import EndOfStream, Frame, Source, SourceTimeout
+from edge.sources.base import EndOfStream, Frame, Source, no_frame_error
 from edge.sources.pipelines import APPSINK_NAME, elements, package_for
 
 _GST = None
+POLL_S = 0.1  # slices in which the appsink is polled, so a pipeline error is seen as soon as it is posted
 
 
 def gst():
@@ -107,7 +109,7 @@ class GstSource(Source):
             raise InputError("cannot build the GStreamer pipeline for '{}': {}".format(uri, _msg(e))) from None
         self.sink = self.pipeline.get_by_name(APPSINK_NAME)
         self.bus = self.pipeline.get_bus()
-        self._eos = False
+        self._eos = self._interrupted = False
         ret = self.pipeline.set_state(Gst.State.PLAYING)
         if ret == Gst.StateChangeReturn.FAILURE:
             err = self._pop_error(timeout_s=1.0)
@@ -116,24 +118,32 @@ class GstSource(Source):
         self._first_timeout = start_timeout
 
     def read(self, timeout: float = 5.0) -> Frame:
+        """The next frame; the pipeline's error as soon as it is posted (the appsink is polled in slices of
+        POLL_S, the bus checked between them), EndOfStream at the end, else SourceTimeout after ``timeout``."""
         Gst = gst()
         if self._eos:
             raise EndOfStream()
         if self._first_timeout:
             timeout, self._first_timeout = max(timeout, self._first_timeout), 0.0
+        deadline = time.monotonic() + timeout
         while True:
-            sample = self.sink.try_pull_sample(int(timeout * Gst.SECOND))
+            if self._interrupted:
+                raise EndOfStream()
+            left = deadline - time.monotonic()
+            sample = self.sink.try_pull_sample(int(max(min(POLL_S, left), 0.0) * Gst.SECOND))
             if sample is None:
                 err = self._pop_error(0)
                 if err is not None:
                     self.close()
                     raise err
                 if self.sink.is_eos():
+                    self._count_lost_tail()
                     self._eos = True
                     self.close()  # release the decoder and camera now, not at garbage collection
                     raise EndOfStream()
-                raise SourceTimeout("no frame from {} within {:.1f} s (the stream has not ended; is the "
-                                    "camera still connected?)".format(self.describe(), timeout))
+                if left > POLL_S:
+                    continue
+                raise no_frame_error(self.describe(), self.kind, timeout, self._index == 0)
             self._count_warnings()
             image, pts = self._to_array(sample)
             self._count_gap(sample, pts)
@@ -171,6 +181,19 @@ class GstSource(Source):
         if ok and num > 0 and last is not None:
             missing = int(round((pts - last) * num / (1000.0 * den))) - 1
             self.corrupt += max(missing, 0)
+        if ok and num > 0:
+            self._fps = num / den
+
+    def _count_lost_tail(self) -> None:
+        """At the end of a file: the frames between the last one decoded and the container's duration (a
+        truncated file ends early without an error) are lost."""
+        Gst = gst()
+        last, fps = getattr(self, "_last_pts", None), getattr(self, "_fps", 0.0)
+        if self.kind != "video" or last is None or not fps or self.pipeline is None:
+            return
+        ok, duration = self.pipeline.query_duration(Gst.Format.TIME)
+        if ok and duration > 0:
+            self.corrupt += max(int(round((duration / 1e6 - last) * fps / 1000.0)) - 1, 0)
 
     def _count_warnings(self) -> None:
         """Decoders report a damaged frame as a WARNING and go on: count it as corrupt."""
@@ -187,7 +210,8 @@ class GstSource(Source):
         if msg is None:
             return None
         err, debug = msg.parse_error()
-        return self._error(err.message, debug or "", err, msg.src.get_name() if msg.src else "")
+        return self._error(_with_detail(err.message, debug or ""), debug or "", err,
+                           msg.src.get_name() if msg.src else "")
 
     def _error(self, message: str, debug: str, err=None, element: str = "") -> EdgeError:
         Gst = gst()
@@ -200,9 +224,13 @@ class GstSource(Source):
             return HardwareError(text + "; another program is using the camera")
         if self.kind in ("usb", "rtsp"):
             return HardwareError(text)
-        if err is not None and (err.domain == Gst.StreamError.quark() or "type" in message.lower()):
+        if err is not None and (in_domain(err, Gst.StreamError.quark()) or "type" in message.lower()):
             return InputError("expected a video file, found one GStreamer cannot decode: " + text)
         return InputError(text)
+
+    def interrupt(self) -> None:
+        """From another thread: make a read that waits for a frame end (EndOfStream) within POLL_S."""
+        self._interrupted = True
 
     def describe(self) -> str:
         return "GStreamer {} source '{}'".format(self.kind, self.uri)
@@ -231,5 +259,21 @@ def missing_element_error(element: str, kind: str) -> EdgeError:
                           "(`sudo apt-get install {}`)".format(element, pkg, pkg))
 
 
+def _with_detail(message: str, debug: str) -> str:
+    """GStreamer's message plus the reason its debug text ends with ("Failed to connect. (Generic error)"),
+    which is all the user can act on; the debug text's first line (source file, element path) is left out."""
+    lines = [x.strip() for x in debug.strip().splitlines()]
+    detail = lines[-1] if len(lines) > 1 else ""
+    return "{} ({})".format(message.rstrip("."), detail.rstrip(".")) if detail else message
+
+
 def _msg(e: Exception) -> str:
     return str(getattr(e, "message", e)).strip().splitlines()[0][:200]
+
+
+def in_domain(err, quark: int) -> bool:
+    """Whether a ``GLib.Error`` belongs to the error domain ``quark`` (e.g. ``Gst.StreamError.quark()``): PyGObject
+    gives ``err.domain`` as the domain's string ("gst-stream-error-quark"), never as the quark's number."""
+    from gi.repository import GLib
+
+    return err.domain in (quark, GLib.quark_to_string(quark))

@@ -1,13 +1,42 @@
 """OpenCV sources: video files and webcams through ``cv2.VideoCapture`` (FFmpeg / V4L2, or a GStreamer
 pipeline string with ``cv2.CAP_GSTREAMER`` on JetPack's OpenCV), and still images or folders of them."""
+import contextlib
 import os
-from typing import List
+from typing import List, Optional, Tuple
+
+import numpy as np
 
 from edge.errors import HardwareError, InputError
 from edge.sources.base import EndOfStream, Source, valid_image
 from edge.files import IMAGE_SUFFIXES
 
-MAX_CONSECUTIVE_BAD = 25  # undecodable frames in a row before a file counts as ended/broken
+MAX_CONSECUTIVE_BAD = 25  # undecodable camera frames in a row before the camera counts as broken
+FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV when it first sets FFmpeg up; -8 = AV_LOG_QUIET
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """OpenCV's and FFmpeg's own log lines off while a capture opens or seeks: edge says what failed in one
+    line. OpenCV's log level and ``$OPENCV_FFMPEG_LOGLEVEL`` (a value the user set is kept) are restored
+    after; FFmpeg keeps the quiet level it was set up with (its damaged-frame messages stay out of stderr)."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    get_level = getattr(logging, "getLogLevel", None) or getattr(cv2, "getLogLevel", None)
+    set_level = getattr(logging, "setLogLevel", None) or getattr(cv2, "setLogLevel", None)
+    env_was = os.environ.get(FFMPEG_LOGLEVEL)
+    if env_was is None:
+        os.environ[FFMPEG_LOGLEVEL] = "-8"
+    level = get_level() if get_level and set_level else None
+    if level is not None:
+        set_level(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        if level is not None:
+            set_level(level)
+        if env_was is None:
+            os.environ.pop(FFMPEG_LOGLEVEL, None)
 
 
 def looks_like_text(path: str) -> bool:
@@ -47,7 +76,8 @@ class CvSource(Source):
             raise InputError("expected a video file OpenCV can decode, found a text file: '{}'".format(target))
         self.live = kind in ("usb", "csi", "rtsp")
         self.loop = loop
-        self.cap = cv2.VideoCapture(target) if api is None else cv2.VideoCapture(target, api)
+        with quiet_opencv():
+            self.cap = cv2.VideoCapture(target) if api is None else cv2.VideoCapture(target, api)
         if not self.cap.isOpened():
             self.cap.release()
             if kind == "video":
@@ -63,15 +93,16 @@ class CvSource(Source):
                     self.cap.set(prop, value)
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if kind == "video" else 0
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
-        if kind == "video":  # a file that opens but yields no first frame is not a video either
-            ok, first = self.cap.read()
-            if not ok or not valid_image(first):
+        self._next = 0  # position in the file of the next frame to read
+        self._pending = None
+        if kind == "video":  # a file that opens but yields no decodable frame is not a video either
+            with quiet_opencv():
+                first = self._read_video()
+            if first is None:
                 self.cap.release()
                 raise InputError("expected a video file OpenCV can decode, found no decodable frame in '{}'".format(
                     target))
             self._pending = first
-        else:
-            self._pending = None
 
     def read(self, timeout: float = 5.0):
         import cv2
@@ -79,29 +110,85 @@ class CvSource(Source):
         if self._pending is not None:
             img, self._pending = self._pending, None
             return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
-        bad, last_pos = 0, -1
+        if self.kind == "video":
+            while True:
+                img = self._read_video()
+                if img is not None:
+                    return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
+                if not self.loop or not self._index:
+                    raise EndOfStream()
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                self._next = 0
+        bad = 0
         while True:
             ok, img = self.cap.read()
             if ok and valid_image(img):
                 return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
-            pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES) or 0)
-            if self.kind == "video":
-                stuck = pos == last_pos  # the decoder cannot get past a damaged tail: the rest is lost
-                if stuck:  # every frame the container lists but we could not deliver
-                    self.corrupt = max(self.frame_count - self._index, 0)
-                if stuck or not self.frame_count or pos >= self.frame_count - 1:
-                    if not self.loop:
-                        raise EndOfStream()
-                    self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    last_pos = -1
-                    continue
-                last_pos = pos
-            elif bad == 0 and not ok:
+            if bad == 0 and not ok:
                 raise HardwareError("the {} camera '{}' stopped delivering frames".format(self.kind, self.uri))
             bad += 1
             self.corrupt += 1
             if bad >= MAX_CONSECUTIVE_BAD:
-                raise InputError("'{}': {} undecodable frames in a row at frame {}".format(self.uri, bad, pos))
+                raise InputError("'{}': {} undecodable frames in a row".format(self.uri, bad))
+
+    def _read_video(self) -> Optional[np.ndarray]:
+        """The file's next decodable frame, or None at its end. A frame that fails before the container's
+        frame count is damage: seek past it (``_seek_past``) and count the frames skipped as corrupt."""
+        image = self._grab()
+        if image is not None or self._next >= self.frame_count:
+            return image
+        failed = self._next
+        with quiet_opencv():
+            found = self._seek_past(failed)
+        if found is None:
+            self.corrupt += self.frame_count - failed  # the tail is lost (a truncated file)
+            self._next = self.frame_count
+            return None
+        self.corrupt += found[0] - failed
+        self._next = found[0] + 1
+        return found[1]
+
+    def _grab(self, position: Optional[int] = None) -> Optional[np.ndarray]:
+        """Read one frame (at ``position``: seek there first); None where it cannot be decoded."""
+        import cv2
+
+        if position is not None:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, position)
+        ok, image = self.cap.read()
+        if not (ok and valid_image(image)):
+            return None
+        self._next = (position if position is not None else self._next) + 1
+        return image
+
+    def _seek_past(self, bad: int) -> Optional[Tuple[int, np.ndarray]]:
+        """(position, frame) of the first frame after the undecodable ``bad`` that decodes, found by seeking
+        ahead 1, 2, 4 … frames, then halving the gap back; None when nothing after ``bad`` decodes. The
+        capture is left just after the frame returned."""
+        step, good = 1, None
+        while good is None:
+            probe = min(bad + step, self.frame_count - 1)
+            if probe <= bad:
+                return None
+            image = self._grab(probe)
+            if image is not None:
+                good = (probe, image)
+            elif probe == self.frame_count - 1:
+                return None
+            bad, step = (bad, step) if good else (probe, step * 2)
+        last = good[0]
+        while good[0] - bad > 1:
+            last = (bad + good[0]) // 2
+            image = self._grab(last)
+            if image is not None:
+                good = (last, image)
+            else:
+                bad = last
+        if last != good[0]:  # the last probe failed: read the frame found again, to continue after it
+            image = self._grab(good[0])
+            if image is None:
+                return None
+            good = (good[0], image)
+        return good
 
     def describe(self) -> str:
         return "OpenCV {} source '{}'".format(self.kind, self.uri)
@@ -127,19 +214,25 @@ class ImageSource(Source):
         self.paths = paths
         self.loop = loop
         self._next = 0
+        self._decoded = 0  # images decoded in this pass over the folder
 
     def read(self, timeout: float = 5.0):
         import cv2
 
         while True:
             if self._next >= len(self.paths):
-                if not self.loop or self.corrupt >= len(self.paths):
+                if not self._decoded:  # a whole pass and not one image: not a folder of images at all
+                    raise InputError("expected images OpenCV can decode in the folder '{}', found none of its "
+                                     "{} files decodable".format(self.uri, len(self.paths)))
+                if not self.loop:
                     raise EndOfStream()
-                self._next = 0
+                self._next, self._decoded = 0, 0
             path = self.paths[self._next]
             self._next += 1
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            with quiet_opencv():
+                img = cv2.imread(path, cv2.IMREAD_COLOR)
             if valid_image(img):
+                self._decoded += 1
                 return self._frame(img)
             self.corrupt += 1
             if len(self.paths) == 1:

@@ -1,14 +1,15 @@
 """A source opened again, with back-off, when it fails or ends: how ``edge run`` rides out a camera that
 drops (see edge.service.daemon for which faults are ridden out and which end the run).
 
-    src = ReopeningSource(lambda: open_source(uri), uri, source_kind(uri), loop, backoff, stop, echo).start(wait)
+    src = ReopeningSource(lambda: open_source(uri), uri, source_kind(uri), loop, backoff, stop, echo,
+                          limit=attempt_limit(backoff.attempts, service)).start(wait)
 """
 import gc
 import time
 from typing import Any, Callable, Optional
 
-from edge.errors import EdgeError, InputError
-from edge.sources.backoff import RetryStopped, backoff_delay, reopen_hint, retry_open
+from edge.errors import EdgeError, HardwareError, InputError
+from edge.sources.backoff import RetryStopped, backoff_delay, reopen_hint
 from edge.sources.base import EndOfStream, Frame, Source
 
 CAMERAS = ("csi", "usb", "rtsp")
@@ -33,23 +34,28 @@ def source_kind(uri: str) -> str:
 class ReopeningSource(Source):
     """A source opened by ``open_fn`` and opened again (with back-off) when it fails or ends.
 
+    An attempt fails when ``open_fn`` raises or when the source it opened ends or fails before its first
+    frame; after ``limit`` failed attempts in a row (0: never) the last error is raised. The source is
+    "back" (counted in ``reconnects``, ``on_reopen(reason)`` called) only when a frame arrives again.
     Frames are renumbered so indices keep counting across reopenings; ``corrupt``/``dropped`` add up.
-    ``tick`` is called while waiting (feed the watchdog); ``on_reopen(reason)`` after each reconnect.
+    ``tick`` is called while waiting (feed the watchdog).
     """
 
     def __init__(self, open_fn: Callable[[], Source], uri: str, kind: str, loop: bool, backoff, stop,
                  echo: Callable[[str], None], tick: Callable[[], Any] = lambda: None,
-                 on_reopen: Callable[[str], Any] = lambda reason: None):
+                 on_reopen: Callable[[str], Any] = lambda reason: None, limit: Optional[int] = None):
         super().__init__(uri)
         self._open, self.kind, self.backoff, self.stop = open_fn, kind, backoff, stop
         self.reopen_on_error, self.reopen_at_end = reopen_policy(kind, loop)
         self.loop = loop
+        self.limit = backoff.attempts if limit is None else limit
         self._echo, self._tick, self._on_reopen = echo, tick, on_reopen
         self.inner = None  # type: Optional[Source]
         self.reconnects = 0
+        self.failures = 0  # failed attempts in a row (reset by a frame)
         self._past = [0, 0]  # corrupt, dropped of closed sources
         self._since_open = 0
-        self._empty_restarts = 0
+        self._lost = ""  # why the source was lost, until a frame says it is back
         self._described = "source '{}'".format(uri)
 
     @property
@@ -69,52 +75,77 @@ class ReopeningSource(Source):
         pass
 
     def start(self, wait: bool) -> "ReopeningSource":
-        """Open the source; with ``wait`` keep retrying (back-off) instead of failing."""
-        self.inner = self._retry() if wait else self._open()
+        """Open the source: an error ends the start at once, or with ``wait`` counts as a failed attempt."""
+        if not wait:
+            self.inner = self._open()
+        while self.inner is None:
+            self._open_inner()
         self.name = getattr(self.inner, "name", self.name)
         return self
 
     def read(self, timeout: float = 5.0) -> Frame:
         while True:
+            if self.inner is None:
+                self._open_inner()
+                continue
             try:
                 frame = self.inner.read(timeout)
-                self._since_open += 1
-                out = frame._replace(index=self._index)
-                self._index += 1
-                return out
             except EndOfStream:
                 if not self.reopen_at_end:
                     raise
-                reason, count = "end of stream", not self.loop
+                self._ended_or_failed(None)
+                continue
             except EdgeError as e:
                 if not self.reopen_on_error:
                     raise
-                reason, count = str(e), True
-            self._reopen(reason, count)
+                self._ended_or_failed(e)
+                continue
+            self._since_open += 1
+            self.failures = 0
+            if self._lost:
+                self.reconnects += 1
+                self._on_reopen(self._lost)
+                self._echo("source back: {}".format(self.inner.describe()))
+                self._lost = ""
+            out = frame._replace(index=self._index)
+            self._index += 1
+            return out
 
-    def _reopen(self, reason: str, count: bool) -> None:
-        if count:
-            self._echo("source lost ({}); reopening {}".format(reason, self.uri))
-        self._close_inner()  # may block while a hung element lets go: the watchdog is not fed meanwhile
-        if self._since_open == 0:  # opened but gave nothing: do not spin, back off
-            self._empty_restarts += 1
-            self._sleep(backoff_delay(self._empty_restarts, self.backoff.initial, self.backoff.factor,
-                                      self.backoff.max_delay))
-        else:
-            self._empty_restarts = 0
-        self.inner = self._retry()
-        self._since_open = 0
-        if count:
-            self.reconnects += 1
-            self._on_reopen(reason)
-            self._echo("source back: {}".format(self.inner.describe()))
+    def _ended_or_failed(self, err: Optional[EdgeError]) -> None:
+        """The open source ended (``err`` None) or failed: close it; reopen at once after frames (a loop
+        restarting is no loss), else it is a failed attempt."""
+        gave_frames = self._since_open > 0
+        self._close_inner()
+        if not gave_frames:
+            self._failed(err or self._ended_empty())
+        elif err is not None or not self.loop:
+            self._lost = str(err) if err is not None else "end of stream"
+            self._echo("source lost ({}); reopening {}".format(self._lost, self.uri))
 
-    def _retry(self) -> Source:
-        def on_retry(attempt, delay, err):
-            self._echo("cannot open {} (attempt {}): {}; retrying in {:.1f} s. Hint: {}".format(
-                self.uri, attempt, err, delay, reopen_hint(self.uri)))
-        return retry_open(self._open, self.backoff, stop=self.stop, on_retry=on_retry, retry_on=(EdgeError,),
-                          sleep=self._sleep)
+    def _open_inner(self) -> None:
+        try:
+            self.inner = self._open()
+            self._since_open = 0
+        except EdgeError as e:
+            self._failed(e)
+
+    def _failed(self, err: EdgeError) -> None:
+        """One more failed attempt: give up with ``err`` at the limit, else say so and back off."""
+        self.failures += 1
+        if self.limit and self.failures >= self.limit:
+            err.args = ("{} (gave up after {} failed attempt{}; --reconnect-attempts)".format(
+                err, self.failures, "" if self.failures == 1 else "s"),)
+            raise err
+        delay = backoff_delay(self.failures, self.backoff.initial, self.backoff.factor, self.backoff.max_delay,
+                              self.backoff.jitter)
+        self._echo("cannot open {} (attempt {}{}): {}; retrying in {:.1f} s. Hint: {}".format(
+            self.uri, self.failures, " of {}".format(self.limit) if self.limit else "", err, delay,
+            reopen_hint(self.uri)))
+        self._sleep(delay)
+
+    def _ended_empty(self) -> EdgeError:
+        what = "{} ended without a frame".format(self._described)
+        return HardwareError(what) if self.kind in CAMERAS else InputError(what)
 
     def _sleep(self, seconds: float) -> None:
         """Wait in slices, feeding ``tick`` (the watchdog: the process is alive, retrying on schedule)."""

@@ -6,7 +6,7 @@ dropped — the consumer always gets the newest frame. A file source waits inste
 import threading
 import time
 
-from edge.sources.base import Source, SourceTimeout
+from edge.sources.base import Source, no_frame_error
 
 
 class ThreadedSource(Source):
@@ -21,6 +21,7 @@ class ThreadedSource(Source):
         self._slot = None   # a Frame, or an exception to re-raise in the consumer
         self._stop = False
         self._dropped = 0
+        self._delivered = 0  # items handed to the consumer
         self._thread = threading.Thread(target=self._run, name="edge-capture", daemon=True)
         self._thread.start()
 
@@ -64,9 +65,11 @@ class ThreadedSource(Source):
             while self._slot is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise SourceTimeout("no frame from {} within {:.1f} s".format(self.inner.describe(), timeout))
+                    raise no_frame_error(self.inner.describe(), getattr(self.inner, "kind", ""), timeout,
+                                         self._delivered == 0)
                 self._cond.wait(left)
             item, self._slot = self._slot, None
+            self._delivered += 1
             self._cond.notify_all()
         if isinstance(item, BaseException):
             self._slot = item  # every later read ends the same way
@@ -80,6 +83,9 @@ class ThreadedSource(Source):
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+        interrupt = getattr(self.inner, "interrupt", None)
+        if interrupt is not None:  # a read waiting on a stalled camera returns now, not after its timeout
+            interrupt()
         self._thread.join(timeout=self._read_timeout + 1.0)
         self._slot = None  # a stored exception's traceback points back here: break the cycle
         self.inner.close()

@@ -22,16 +22,14 @@ import os
 import re
 import time
 from collections import namedtuple
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from edge.backends.tensorrt.runtime import has_dynamic_hw  # the runtime's rule for a dynamic height/width
-from edge.backends.tensorrt.sidecar import (check_engine, fingerprint_mismatches, make_fingerprint, read_sidecar,
-                         write_sidecar)
-from edge.errors import EdgeError, HardwareError, InputError, UsageError, require
+from edge.backends.tensorrt.sidecar import (build_fingerprint, check_engine, fingerprint_mismatches, read_sidecar,
+                                            write_sidecar)
+from edge.errors import EdgeError, HardwareError, InputError, UsageError, require, require_tensorrt
 from edge.files import sha256_file, write_atomic
 from edge.meta import DETECTOR_KEY, ONNX_KEY, ModelMeta, detector_model_meta
-from edge.backends.tensorrt.profile import (batch_profile, default_max_batch, default_opt_batch, hw_text, input_multiple,
-                                profile_shapes, spatial_profile)
+from edge.backends.tensorrt.profile import engine_plan, hw_text
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -181,16 +179,6 @@ def engine_action(existing: Optional[Dict[str, str]], current: Dict[str, str], f
     return "reuse", []
 
 
-def calibration_set_sha(paths: Sequence[str]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(os.path.basename(p).encode("utf-8"))
-        h.update(str(os.path.getsize(p)).encode())
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- TensorRT calls (GPU only)
 
 def _logger(trt, level: str):
@@ -245,7 +233,7 @@ def make_calibrator(trt, batches, batch_size: int, cache_path: str):
 
 def device_caps():
     """(tensorrt version, GPU name, compute capability, total memory bytes) of GPU 0."""
-    trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
+    trt = require_tensorrt()
     cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
     try:
         cuda.init()
@@ -264,14 +252,18 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
                  max_input: Optional[Tuple[int, int]] = None) -> Dict:
     """ONNX → plain TensorRT plan + JSON sidecar; reuses a matching engine unless ``force``.
 
-    ``calib_batches``: a callable returning an iterable of float32 NCHW batches of ``calib_batch``
-    images for INT8 calibration (only called when no calibration cache exists). ``detector_record``:
+    ``calib_batches``: a callable taking a batch size and returning an iterable of float32 NCHW batches of
+    that many images for INT8 calibration (only called when no calibration cache exists); the size is
+    ``calib_batch``, or the ONNX's static batch where it has one. ``detector_record``:
     the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar. ``opt_batch``/``max_batch``:
     the profile's batch (None: ``default_opt_batch``/``default_max_batch``); ``opt_input``/``max_input``:
     its (height, width) for a detector whose input height/width are dynamic (``spatial_profile``).
-    Returns a report dict.
+    The engine is reused when its sidecar fingerprint (``build_fingerprint``) matches; a rebuild names
+    every key that changed. Returns a report dict.
     """
-    trt = require("tensorrt", "tensorrt", "TensorRT engines (on a Jetson it comes with JetPack, not pip)")
+    from edge.backends.tensorrt.onnx_props import onnx_inputs
+
+    trt = require_tensorrt()
     require("pycuda.driver", "pycuda", "TensorRT engines")
     try:
         require("pycuda.autoinit", "pycuda", "TensorRT engines")  # a CUDA context for builder and calibrator
@@ -290,16 +282,24 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
         echo("note: " + note)
     onnx_sha = sha256_file(onnx_path)
     path = out or engine_path(onnx_path, version, gpu, cc, choice.name)
-    current = make_fingerprint(version, gpu, cc, choice.name, onnx_sha)
-    existing = None
-    if os.path.exists(path):
-        try:
-            existing = read_sidecar(path)[1]
-        except InputError:
-            existing = {}
-    action, reasons = engine_action(existing, current, force)
+    ws = workspace_bytes(total, workspace_mb)
+
+    def planned(name, in_shape):
+        p = engine_plan(in_shape, meta, onnx_path, name, detector_record, opt_batch, max_batch, opt_input,
+                        max_input, calib_batch if choice.calibrate else None)
+        return p, build_fingerprint(version, gpu, cc, choice.name, onnx_sha, p, ws, meta, calib_sha)
+
+    try:  # the input as the ONNX declares it: the profile is decided (and a reuse too) before TensorRT parses
+        inputs = onnx_inputs(onnx_path)
+    except InputError:
+        inputs = []  # TensorRT's parser names what is wrong with it below
+    plan_, current = planned(*inputs[0]) if inputs else (None, None)
+    stored = _stored_fingerprint(path)
+    action, reasons = (engine_action(stored, current, force) if current is not None else
+                       ("build", []) if stored is None else ("rebuild", ["its ONNX input is unreadable here"]))
     if action == "reuse":
-        echo("engine {} is up to date (same TensorRT, GPU, precision and ONNX): reusing it".format(path))
+        echo("engine {} is up to date (same TensorRT, GPU, precision, ONNX, profile, calibration, workspace and "
+             "metadata): reusing it".format(path))
         return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
                 "kind": "detector" if detector_record else "classifier"}
     if action == "rebuild":
@@ -313,7 +313,6 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
             errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
             raise InputError("TensorRT {} cannot parse '{}': {}".format(version, onnx_path, "; ".join(errors)[:400]))
     config = builder.create_builder_config()
-    ws = workspace_bytes(total, workspace_mb)
     if plan.workspace == "max_workspace_size":
         config.max_workspace_size = ws
     else:
@@ -324,35 +323,23 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
         config.set_flag(trt.BuilderFlag.INT8)
 
     inp = network.get_input(0)
-    in_shape = tuple(inp.shape)
-    frame = has_dynamic_hw(in_shape)  # a detector that takes whole frames of any size as well as square crops
-    if frame and not detector_record:
-        raise InputError("'{}' takes input {} of shape {} with a dynamic height/width; a classifier engine runs at "
-                         "its fixed input size: export the ONNX with a fixed height and width".format(
-                             onnx_path, inp.name, list(in_shape)))
-    if (opt_input or max_input) and not frame:
-        raise UsageError("--opt-input/--max-input set the height/width range of a detector whose ONNX input has a "
-                         "dynamic height/width; '{}' takes {}".format(onnx_path, list(in_shape)))
-    prof = batch_profile(in_shape[0], default_opt_batch(bool(detector_record), opt_batch, frame),
-                         default_max_batch(max_batch, frame))
-    if frame:
-        shapes = tuple(spatial_profile(in_shape, prof, meta.input_size, opt_input, max_input,
-                                       input_multiple(detector_record)))
-    else:
-        shapes = profile_shapes(prof, in_shape[1:])
+    if plan_ is None or tuple(inp.shape) != tuple(inputs[0][1]):  # TensorRT's reading wins (and is fingerprinted)
+        plan_, current = planned(inp.name, tuple(inp.shape))
+    prof, shapes, frame = plan_.batch, plan_.shapes, plan_.frame
     profile = builder.create_optimization_profile()
     profile.set_shape(inp.name, *shapes)
     config.add_optimization_profile(profile)
 
     cache_file = None
     if choice.calibrate:
+        cal_shape = plan_.calibration_shape
+        if cal_shape[0] != calib_batch:
+            echo("note: calibrating in batches of {} (the ONNX's static batch), not {}".format(cal_shape[0],
+                                                                                              calib_batch))
         cache_file = calibration_cache_path(onnx_path, onnx_sha, calib_sha or "nodata")
-        batches = iter(()) if os.path.isfile(cache_file) else calib_batches()
-        calibrator = make_calibrator(trt, batches, calib_batch, cache_file)
-        config.int8_calibrator = calibrator
-        cal_batch = calib_batch
+        batches = iter(()) if os.path.isfile(cache_file) else calib_batches(cal_shape[0])
+        config.int8_calibrator = make_calibrator(trt, batches, cal_shape[0], cache_file)
         cal_profile = builder.create_optimization_profile()
-        cal_shape = (cal_batch, in_shape[1]) + tuple(meta.input_size) if frame else (cal_batch,) + in_shape[1:]
         cal_profile.set_shape(inp.name, cal_shape, cal_shape, cal_shape)
         config.set_calibration_profile(cal_profile)
 
@@ -390,6 +377,16 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
             "profile": list(prof), "input_shapes": input_shapes, "seconds": seconds, "size": os.path.getsize(path),
             "timing_cache": tc_path, "calibration_cache": cache_file, "api": plan.generation,
             "kind": "detector" if detector_record else "classifier"}
+
+
+def _stored_fingerprint(path: str) -> Optional[Dict[str, str]]:
+    """The fingerprint in an existing engine's sidecar (None: no engine; {}: an unreadable sidecar)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return read_sidecar(path)[1]
+    except InputError:
+        return {}
 
 
 def check_existing(engine: str, current: Dict[str, str]) -> None:

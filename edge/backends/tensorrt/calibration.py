@@ -11,6 +11,7 @@ from typing import Iterator, List
 import numpy as np
 
 from edge.errors import InputError
+from edge.files import sha256_file
 from edge.imagefolder import is_image, read_image
 from edge.meta import ModelMeta
 from edge.preprocess import preprocess
@@ -28,6 +29,17 @@ def calibration_paths(root: str, limit: int = 256) -> List[str]:
         step = len(paths) / float(limit)
         paths = [paths[int(i * step)] for i in range(limit)]
     return paths
+
+
+def calibration_set_sha(paths: List[str]) -> str:
+    """sha256 over the calibration images' names and contents (a re-shot image with the same name and size
+    is a different set)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(os.path.basename(p).encode("utf-8") + b"\0" + sha256_file(p).encode("ascii"))
+    return h.hexdigest()
 
 
 def batches(paths: List[str], meta: ModelMeta, batch: int = 8, exact: bool = False) -> Iterator[np.ndarray]:

@@ -3,14 +3,16 @@ JetPack 4.6 has none): ``metadata_props`` and the graph's op types, straight fro
 format. Python 3.6 compatible, pure Python.
 
 ONNX field numbers (onnx.proto): ModelProto.graph = 7, ModelProto.metadata_props = 14;
-StringStringEntryProto.key = 1, .value = 2; GraphProto.node = 1; NodeProto.op_type = 4.
+StringStringEntryProto.key = 1, .value = 2; GraphProto.node = 1, .initializer = 5, .input = 11;
+NodeProto.op_type = 4; TensorProto.name = 8; ValueInfoProto.name = 1, .type = 2; TypeProto.tensor_type = 1;
+TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1, .dim_param = 2.
 """
-from typing import Dict, Iterator, Set, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 from edge.errors import InputError
 
 _MODEL_GRAPH, _MODEL_PROPS = 7, 14
-_GRAPH_NODE, _NODE_OP_TYPE = 1, 4
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _NODE_OP_TYPE, _TENSOR_NAME = 1, 5, 11, 4, 8
 
 
 def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
@@ -52,11 +54,38 @@ def fields(buf: bytes) -> Iterator[Tuple[int, int, object]]:
 
 def read_onnx(path: str) -> Tuple[Dict[str, str], Set[str]]:
     """(metadata_props, op types in the main graph) of an ONNX file; a non-ONNX file is an InputError."""
+    props, ops, _ = _parse(path)
+    return props, ops
+
+
+def onnx_inputs(path: str) -> List[Tuple[str, Tuple[int, ...]]]:
+    """[(name, shape)] of the main graph's inputs (initializers excluded), -1 for a symbolic or unknown
+    dimension, as TensorRT's ONNX parser reports them."""
+    return _parse(path)[2]
+
+
+def _value_shape(value_info: bytes) -> Tuple[str, Tuple[int, ...]]:
+    name, dims = "", []  # type: Tuple[str, List[int]]
+    for n, w, v in fields(value_info):
+        if n == 1 and w == 2:
+            name = v.decode("utf-8")
+        elif n == 2 and w == 2:
+            tensor = [t for k, kw, t in fields(v) if k == 1 and kw == 2]
+            shapes = [s for k, kw, s in fields(tensor[0]) if k == 2 and kw == 2] if tensor else []
+            for k, kw, dim in (fields(shapes[0]) if shapes else ()):
+                if k == 1 and kw == 2:
+                    values = [d for dk, dw, d in fields(dim) if dk == 1 and dw == 0]
+                    dims.append(values[0] if values and values[0] > 0 else -1)
+    return name, tuple(dims)
+
+
+def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[int, ...]]]]:
     try:
         with open(path, "rb") as f:
             buf = f.read()
         props = {}  # type: Dict[str, str]
         ops = set()  # type: Set[str]
+        inputs, weights = [], set()  # type: List[Tuple[str, Tuple[int, ...]]], Set[str]
         seen_graph = False
         for number, wire, value in fields(buf):
             if number == _MODEL_PROPS and wire == 2:
@@ -64,12 +93,16 @@ def read_onnx(path: str) -> Tuple[Dict[str, str], Set[str]]:
                 props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
             elif number == _MODEL_GRAPH and wire == 2:
                 seen_graph = True
-                for n, w, node in fields(value):
+                for n, w, item in fields(value):
                     if n == _GRAPH_NODE and w == 2:
-                        ops.update(v.decode("utf-8") for k, kw, v in fields(node) if k == _NODE_OP_TYPE and kw == 2)
+                        ops.update(v.decode("utf-8") for k, kw, v in fields(item) if k == _NODE_OP_TYPE and kw == 2)
+                    elif n == _GRAPH_INPUT and w == 2:
+                        inputs.append(_value_shape(item))
+                    elif n == _GRAPH_INITIALIZER and w == 2:
+                        weights.update(v.decode("utf-8") for k, kw, v in fields(item) if k == _TENSOR_NAME and kw == 2)
     except (ValueError, UnicodeDecodeError, IndexError, TypeError) as e:
         raise InputError("expected an ONNX model at '{}', found a file that does not parse as one ({})".format(
             path, e)) from None
     if not seen_graph:
         raise InputError("expected an ONNX model at '{}', found no graph in it".format(path))
-    return props, ops
+    return props, ops, [(n, s) for n, s in inputs if n not in weights]

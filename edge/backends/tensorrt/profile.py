@@ -11,9 +11,15 @@ import json
 from collections import namedtuple
 from typing import Optional, Sequence, Tuple
 
-from edge.errors import UsageError
+from edge.errors import InputError, UsageError
 
 Profile = namedtuple("Profile", "min opt max")
+
+
+def has_dynamic_hw(shape: Sequence) -> bool:
+    """Whether an (N, C, H, W) input shape (an engine's at run time, or a parsed network's at build time) has a dynamic
+    height or width (-1, or a symbolic name)."""
+    return any(not isinstance(d, int) or d < 0 for d in tuple(shape)[2:4])
 
 
 def batch_profile(dim0, opt: int = 4, max_batch: int = 16) -> Profile:
@@ -122,3 +128,41 @@ def spatial_profile(shape: Sequence, batch: Profile, square: Sequence[int], opt_
 def profile_shapes(profile: Profile, chw: Sequence[int]) -> Tuple[Tuple[int, ...], ...]:
     """(min, opt, max) full input shapes for ``IOptimizationProfile.set_shape``."""
     return tuple((b,) + tuple(int(v) for v in chw) for b in profile)
+
+
+EnginePlan = namedtuple("EnginePlan", "batch shapes frame calibration_shape")
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """(1, 3, 128, 128) → "1x3x128x128"."""
+    return "x".join(str(int(d)) for d in shape)
+
+
+def engine_plan(in_shape: Sequence, meta, source: str, name: str, detector_record: Optional[str] = None,
+                opt_batch: Optional[int] = None, max_batch: Optional[int] = None,
+                opt_input: Optional[Tuple[int, int]] = None, max_input: Optional[Tuple[int, int]] = None,
+                calib_batch: Optional[int] = None) -> EnginePlan:
+    """The optimization profile (batch, and (min, opt, max) input shapes) of a network whose input has
+    ``in_shape`` (-1: dynamic), and with ``calib_batch`` the INT8 calibration profile's one shape: a static
+    batch is the network's own (TensorRT refuses any other), a dynamic one ``calib_batch``."""
+    in_shape = tuple(in_shape)
+    frame = has_dynamic_hw(in_shape)  # a detector that takes whole frames of any size as well as square crops
+    if frame and not detector_record:
+        raise InputError("'{}' takes input {} of shape {} with a dynamic height/width; a classifier engine runs at "
+                         "its fixed input size: export the ONNX with a fixed height and width".format(
+                             source, name, list(in_shape)))
+    if (opt_input or max_input) and not frame:
+        raise UsageError("--opt-input/--max-input set the height/width range of a detector whose ONNX input has a "
+                         "dynamic height/width; '{}' takes {}".format(source, list(in_shape)))
+    prof = batch_profile(in_shape[0], default_opt_batch(bool(detector_record), opt_batch, frame),
+                         default_max_batch(max_batch, frame))
+    if frame:
+        shapes = tuple(spatial_profile(in_shape, prof, meta.input_size, opt_input, max_input,
+                                       input_multiple(detector_record)))
+    else:
+        shapes = profile_shapes(prof, in_shape[1:])
+    cal = None
+    if calib_batch is not None:
+        n = in_shape[0] if isinstance(in_shape[0], int) and in_shape[0] > 0 else int(calib_batch)
+        cal = (n, in_shape[1]) + tuple(meta.input_size) if frame else (n,) + in_shape[1:]
+    return EnginePlan(prof, shapes, frame, cal)

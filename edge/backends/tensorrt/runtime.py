@@ -29,13 +29,13 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from edge.backends.base import Backend, MetaOverrides, run_planned, run_planned_many
+from edge.backends.tensorrt.profile import has_dynamic_hw
 from edge.backends.tensorrt.sidecar import check_engine, device_fingerprint, read_sidecar
-from edge.errors import HardwareError, InputError, require
+from edge.errors import HardwareError, InputError, require, require_tensorrt
 from edge.meta import ModelMeta, detector_model_meta
 
 log = logging.getLogger("edge.tensorrt")
 
-TRT_PACKAGE = "tensorrt (JetPack's python3-libnvinfer, or NVIDIA's tensorrt wheel)"
 SEVERITY_LEVELS = {"INTERNAL_ERROR": logging.CRITICAL, "ERROR": logging.ERROR, "WARNING": logging.WARNING,
                    "INFO": logging.INFO, "VERBOSE": logging.DEBUG}
 
@@ -79,12 +79,6 @@ def profile_shapes(engine, api: str, spec: IOSpec) -> Tuple[Tuple[int, ...], ...
     else:
         shapes = engine.get_profile_shape(0, spec.index)
     return tuple(tuple(s) for s in shapes)
-
-
-def has_dynamic_hw(shape: Sequence) -> bool:
-    """Whether an (N, C, H, W) input shape (an engine's, or a parsed network's at build time) has a dynamic
-    height or width (-1, or a symbolic name)."""
-    return any(not isinstance(d, int) or d < 0 for d in tuple(shape)[2:4])
 
 
 def check_io(specs: List[IOSpec], meta: ModelMeta, path: str, detector: bool = False
@@ -209,10 +203,11 @@ class TensorRTBackend(Backend):
             meta = detector_model_meta(record, "'{}'".format(path))
         else:
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
-        trt = require("tensorrt", TRT_PACKAGE, "TensorRT engines")
+        trt = require_tensorrt()
         cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
+        gpu = int(options.get("gpu", 0))
         try:
-            current = device_fingerprint()
+            current = device_fingerprint(gpu=gpu)  # the GPU the engine opens on
         except cuda.Error as e:
             raise HardwareError("TensorRT engines need an NVIDIA GPU; CUDA says: {}".format(e)) from None
         check_engine(path, fingerprint, current)
@@ -220,13 +215,13 @@ class TensorRTBackend(Backend):
         if detector:
             self.kind, self.detector_record = "detector", record
         try:
-            self._open(trt, cuda, int(options.get("gpu", 0)))
-            for _ in range(int(options.get("warmup", 3))):
-                warm = np.zeros((self._warm_batch, meta.channels) + tuple(meta.input_size), np.float32)
-                if detector:
-                    self.run(warm)
-                else:
-                    self.infer(warm)
+            self._open(trt, cuda, gpu)
+            warm = np.zeros((self._warm_batch, meta.channels) + tuple(meta.input_size), np.float32)
+            outputs = None
+            for _ in range(int(options.get("warmup", 3))):  # at the profile's opt batch; infer checks rows
+                outputs = self.run(warm) if detector else [self.infer(warm)]
+            if outputs is not None:  # warmup 0 (tests): no call, no check
+                self.check_finite(outputs, len(warm))  # the load-time NaN check every backend makes
         except BaseException:
             self.close()
             raise
@@ -358,6 +353,8 @@ class TensorRTBackend(Backend):
         return d
 
     def close(self) -> None:
+        """Free everything while the CUDA context is still attached: device buffers, the page-locked host
+        buffers and the stream (pycuda silently skips frees once the context is detached: a leak per load)."""
         ctx = getattr(self, "_ctx", None)
         if ctx is None:
             return
@@ -365,7 +362,10 @@ class TensorRTBackend(Backend):
         try:
             for mem in getattr(self, "_dev", {}).values():
                 mem.free()
-            self._dev = {}
+            for host in getattr(self, "_host", {}).values():
+                host.base.free()  # pycuda's HostAllocation behind pagelocked_empty
+            self._dev, self._host = {}, {}
+            self._stream = None  # its destructor (cuStreamDestroy) runs now, in this context
             self._context = self._engine = self._runtime = None
         finally:
             ctx.pop()

@@ -9,12 +9,15 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
-from edge.errors import InputError, require
+from edge.errors import InputError, require, require_tensorrt
 from edge.files import write_atomic
 from edge.meta import ModelMeta
 
 SIDECAR_SUFFIX = ".json"
-FINGERPRINT_KEYS = ("tensorrt", "gpu", "compute_capability", "precision", "onnx_sha256")
+# what an engine is built from beyond the device: its optimization profile, INT8 calibration (images and
+# batch), builder workspace and the metadata its sidecar carries (a change in any of them means a rebuild)
+BUILD_KEYS = ("profile", "calibration", "workspace_mib", "meta_sha256")
+FINGERPRINT_KEYS = ("tensorrt", "gpu", "compute_capability", "precision", "onnx_sha256") + BUILD_KEYS
 
 
 def sidecar_path(engine_path: str) -> str:
@@ -22,9 +25,34 @@ def sidecar_path(engine_path: str) -> str:
 
 
 def make_fingerprint(tensorrt: str, gpu: str, compute_capability: str, precision: str,
-                     onnx_sha256: str) -> Dict[str, str]:
-    return {"tensorrt": tensorrt, "gpu": gpu, "compute_capability": compute_capability,
-            "precision": precision, "onnx_sha256": onnx_sha256}
+                     onnx_sha256: str, **build: str) -> Dict[str, str]:
+    """The fingerprint of a device (load time: ``precision``/``onnx_sha256`` "", no ``build``) or of a build
+    (``build``: the BUILD_KEYS as strings)."""
+    unknown = sorted(set(build) - set(BUILD_KEYS))
+    if unknown:
+        raise TypeError("unknown fingerprint keys {}".format(unknown))
+    out = {"tensorrt": tensorrt, "gpu": gpu, "compute_capability": compute_capability,
+           "precision": precision, "onnx_sha256": onnx_sha256}
+    out.update((k, str(v)) for k, v in build.items())
+    return out
+
+
+def build_fingerprint(version: str, gpu: str, cc: str, precision: str, onnx_sha: str, plan,
+                      workspace: int, meta, calib_sha: str = "") -> Dict[str, str]:
+    """Everything that shapes the engine (``plan``: its ``profile.EnginePlan``; ``workspace`` in bytes): device,
+    precision, ONNX, profile, calibration (``calib_sha``: the image set's), workspace and metadata."""
+    import hashlib
+
+    from edge.backends.tensorrt.profile import shape_text
+
+    calibration = ""
+    if plan.calibration_shape is not None:
+        calibration = "images {} batch {}".format((calib_sha or "none")[:16], plan.calibration_shape[0])
+    return make_fingerprint(
+        version, gpu, cc, precision, onnx_sha,
+        profile=" ".join("{} {}".format(k, shape_text(v)) for k, v in zip(("min", "opt", "max"), plan.shapes)),
+        calibration=calibration, workspace_mib=str(workspace >> 20),
+        meta_sha256=hashlib.sha256(json.dumps(meta.to_dict(), sort_keys=True).encode("utf-8")).hexdigest())
 
 
 def fingerprint_mismatches(stored: Dict[str, str], current: Dict[str, str]) -> List[str]:
@@ -71,11 +99,12 @@ def check_engine(engine_path: str, stored: Dict[str, str], current: Dict[str, st
                          "`edge export MODEL.onnx --engine`".format(engine_path, "; ".join(diffs)))
 
 
-def device_fingerprint(precision: str = "", onnx_sha256: str = "") -> Dict[str, str]:
-    """Fingerprint of this device's TensorRT and GPU 0 (needs tensorrt and pycuda)."""
-    trt = require("tensorrt", "tensorrt (JetPack, or NVIDIA's wheel)", "TensorRT engines")
+def device_fingerprint(precision: str = "", onnx_sha256: str = "", gpu: int = 0) -> Dict[str, str]:
+    """Fingerprint of this device's TensorRT and GPU ``gpu`` (the one the engine opens on; needs tensorrt and
+    pycuda)."""
+    trt = require_tensorrt()
     cuda = require("pycuda.driver", "pycuda", "TensorRT engines")
     cuda.init()
-    dev = cuda.Device(0)
+    dev = cuda.Device(int(gpu))
     major, minor = dev.compute_capability()
     return make_fingerprint(trt.__version__, dev.name(), "{}.{}".format(major, minor), precision, onnx_sha256)
