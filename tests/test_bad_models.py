@@ -179,3 +179,17 @@ def test_a_static_batch_model_with_extra_rows_is_refused_through_the_padding():
     out = run_planned_many(lambda c: [np.arange(len(c), dtype=np.float32)[:, None]], np.zeros((5, 3, 8, 8),
                                                                                                np.float32), 4, True)
     assert out[0].ravel().tolist() == [0, 1, 2, 3, 0]
+
+
+@pytest.mark.parametrize("api", ["bindings", "tensors"])
+def test_engine_build_refuses_an_int64_input_before_tensorrt(bad_models, tmp_path, cli, device, api):
+    """`edge export X.onnx --engine` reads the input's element type from the file (no onnx package on a
+    Nano): the same one line as run/eval/bench, and no engine written."""
+    import fakes
+
+    device(*fakes.DEVICES[api])
+    model = str(tmp_path / "int64.onnx")
+    with open(bad_models["int64"], "rb") as src, open(model, "wb") as dst:
+        dst.write(src.read())
+    one_line(cli(["export", model, "--engine", "--fp32"]), 3, "expected a float32 input, found int64")
+    assert [f for f in os.listdir(str(tmp_path)) if f.endswith(".engine")] == []

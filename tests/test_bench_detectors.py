@@ -116,6 +116,7 @@ def test_command_on_the_sample_haar_and_blazeface_side_by_side(cli, tmp_path):
     (["-d", "haar:colour=red"], 2, "detector 'haar' does not take these options"),
     (["--frames", "/no/such.mp4"], 3, "expected a video file OpenCV can decode"),
     (["--truth", "/no/such.json"], 3, "expected ground truth JSON"),
+    (["-o", "/proc/report.json"], 3, "cannot write --out in '/proc'"),  # before the benchmark runs
 ])
 def test_command_errors_are_one_line(cli, args, code, words):
     r = cli(["bench-detectors", "--max-frames", "1"] + args)

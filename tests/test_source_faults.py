@@ -3,6 +3,7 @@ it (a real closed localhost port), MP4 files damaged in the test from the bundle
 bytes zeroed mid-file, tail truncated), a folder of undecodable images, SIGHUP, and stderr being one line."""
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -167,9 +168,17 @@ def test_file_without_index_is_bad_input_for_both_captures(damaged, tmp_path, ca
 
 
 def test_damaged_video_keeps_ffmpeg_out_of_stderr(damaged):
+    """With OpenCV ≥ 4.5 stderr stays empty. OpenCV 4.1 (JetPack 4.6, the Python 3.6 CI leg) cannot silence
+    FFmpeg in-process, and a damaged frame is read in the capture thread: there only FFmpeg's own decoder
+    lines may appear (JetPack reads files through GStreamer anyway), never anything else."""
+    from edge.sources.opencv import has_log_control
+
     code, out, err, _ = edge_run(["--camera", damaged["zeroed"], "--capture", "opencv", "--json",
                                   "--summary-every", "0"])
-    assert code == 0 and err == "", err[:500]
+    if has_log_control():
+        assert code == 0 and err == "", err[:500]
+    else:
+        assert code == 0 and all(re.match(r"\[\w+ @ 0x[0-9a-f]+\] ", line) for line in err.splitlines()), err[:500]
     s = json.loads(out.strip().splitlines()[-1])
     assert s["frames"] + s["corrupt"] == SAMPLE_FRAMES and s["frames"] >= 140, s
 

@@ -35,6 +35,7 @@ def bench_detectors(
     from edge.bench.detectors import bench_detectors as run_bench
     from edge.bench.detectors import load_truth, parse_spec, read_frames
     from edge.errors import UsageError
+    from edge.files import check_writable, write_atomic
     from edge.run.config import RunConfig
     from edge.zoo import SAMPLE_VIDEO
 
@@ -44,6 +45,8 @@ def bench_detectors(
     specs = [parse_spec(d) for d in detector]
     for s in specs:
         check_name(s.name)
+    if out:
+        check_writable(out, "--out")  # before the benchmark, not after it
     video = frames or SAMPLE_VIDEO
     truth = truth or (os.path.splitext(SAMPLE_VIDEO)[0] + ".json" if not frames else "")
     gt = load_truth(truth) if truth else None
@@ -64,8 +67,6 @@ def bench_detectors(
     report.update(command=" ".join(["edge"] + sys.argv[1:]), video=video, truth=truth or None)
     if out:
         from edge.bench.latency import environment
-
-        from edge.files import write_atomic
 
         report["environment"] = environment()
         write_atomic(out, json.dumps(report, indent=2))

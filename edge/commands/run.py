@@ -81,6 +81,8 @@ def run(
     Example: edge run --detector blazeface --blazeface-model face_detection_full_range.engine --blazeface-grid 3x2
     Example: edge run --config /etc/edge/config.toml --serve 127.0.0.1:8080   (as the service runs it)
     Example: edge run --model plain.onnx --labels with_mask,without_mask --input-size 128   (no metadata)
+
+    SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop after the current frame; the summary is written.
     """
     from edge.run.checks import load_run_config
     from edge.run.loop import describe_source

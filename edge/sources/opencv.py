@@ -2,6 +2,8 @@
 pipeline string with ``cv2.CAP_GSTREAMER`` on JetPack's OpenCV), and still images or folders of them."""
 import contextlib
 import os
+import sys
+import threading
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -30,13 +32,43 @@ def quiet_opencv():
     level = get_level() if get_level and set_level else None
     if level is not None:
         set_level(0)  # LOG_LEVEL_SILENT
+    # OpenCV 4.1 (JetPack 4.6) has neither: its C++ and FFmpeg write to fd 2 whatever Python asks. Silence fd 2
+    # itself then, in the main thread only (opening a source: nothing else writes then); a capture thread's
+    # seek past damage could swallow a line another thread prints, so there FFmpeg may still speak.
+    with _stderr_silenced(level is None and threading.current_thread() is threading.main_thread()):
+        try:
+            yield
+        finally:
+            if level is not None:
+                set_level(level)
+            if env_was is None:
+                os.environ.pop(FFMPEG_LOGLEVEL, None)
+
+
+def has_log_control() -> bool:
+    """This OpenCV can silence its own (and FFmpeg's) logging in-process (4.5 and later; not JetPack's 4.1)."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    return bool(getattr(logging, "setLogLevel", None) or getattr(cv2, "setLogLevel", None))
+
+
+@contextlib.contextmanager
+def _stderr_silenced(active: bool):
+    """File descriptor 2 pointed at /dev/null for the block (when ``active``), then restored."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
+        os.dup2(devnull, 2)
         yield
     finally:
-        if level is not None:
-            set_level(level)
-        if env_was is None:
-            os.environ.pop(FFMPEG_LOGLEVEL, None)
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def looks_like_text(path: str) -> bool:

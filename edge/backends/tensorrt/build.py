@@ -261,7 +261,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     The engine is reused when its sidecar fingerprint (``build_fingerprint``) matches; a rebuild names
     every key that changed. Returns a report dict.
     """
-    from edge.backends.tensorrt.onnx_props import onnx_inputs
+    from edge.backends.tensorrt.onnx_props import check_float_inputs, onnx_inputs
 
     trt = require_tensorrt()
     require("pycuda.driver", "pycuda", "TensorRT engines")
@@ -289,6 +289,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
                         max_input, calib_batch if choice.calibrate else None)
         return p, build_fingerprint(version, gpu, cc, choice.name, onnx_sha, p, ws, meta, calib_sha)
 
+    check_float_inputs(onnx_path)  # an int64 image input is one clear line, not a TensorRT build error
     try:  # the input as the ONNX declares it: the profile is decided (and a reuse too) before TensorRT parses
         inputs = onnx_inputs(onnx_path)
     except InputError:

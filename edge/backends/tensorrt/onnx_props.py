@@ -58,34 +58,58 @@ def read_onnx(path: str) -> Tuple[Dict[str, str], Set[str]]:
     return props, ops
 
 
+# TensorProto.DataType numbers → names (onnx.proto), for messages about an input's element type
+ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
+              10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+
 def onnx_inputs(path: str) -> List[Tuple[str, Tuple[int, ...]]]:
     """[(name, shape)] of the main graph's inputs (initializers excluded), -1 for a symbolic or unknown
     dimension, as TensorRT's ONNX parser reports them."""
-    return _parse(path)[2]
+    return [(name, shape) for name, shape, _ in _parse(path)[2]]
 
 
-def _value_shape(value_info: bytes) -> Tuple[str, Tuple[int, ...]]:
-    name, dims = "", []  # type: Tuple[str, List[int]]
+def onnx_input_types(path: str) -> Dict[str, str]:
+    """{input name: element type} ("float32", "int64", ...; "unknown" where the file does not say)."""
+    return {name: ELEM_TYPES.get(t, "unknown") for name, _, t in _parse(path)[2]}
+
+
+def check_float_inputs(path: str) -> None:
+    """InputError unless every input is float32 or float16 (what edge feeds); a file that does not parse is
+    left to the caller's parser to name."""
+    try:
+        types = onnx_input_types(path)
+    except InputError:
+        return
+    for name, elem in types.items():
+        if elem not in ("float32", "float16", "unknown"):
+            raise InputError("'{}': expected a float32 input, found {} (input '{}'; float16 is accepted too)".format(
+                path, elem, name))
+
+
+def _value_shape(value_info: bytes) -> Tuple[str, Tuple[int, ...], int]:
+    name, dims, elem = "", [], 0  # type: Tuple[str, List[int], int]
     for n, w, v in fields(value_info):
         if n == 1 and w == 2:
             name = v.decode("utf-8")
         elif n == 2 and w == 2:
             tensor = [t for k, kw, t in fields(v) if k == 1 and kw == 2]
+            elem = next((t for k, kw, t in fields(tensor[0]) if k == 1 and kw == 0), 0) if tensor else 0
             shapes = [s for k, kw, s in fields(tensor[0]) if k == 2 and kw == 2] if tensor else []
             for k, kw, dim in (fields(shapes[0]) if shapes else ()):
                 if k == 1 and kw == 2:
                     values = [d for dk, dw, d in fields(dim) if dk == 1 and dw == 0]
                     dims.append(values[0] if values and values[0] > 0 else -1)
-    return name, tuple(dims)
+    return name, tuple(dims), elem
 
 
-def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[int, ...]]]]:
+def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[int, ...], int]]]:
     try:
         with open(path, "rb") as f:
             buf = f.read()
         props = {}  # type: Dict[str, str]
         ops = set()  # type: Set[str]
-        inputs, weights = [], set()  # type: List[Tuple[str, Tuple[int, ...]]], Set[str]
+        inputs, weights = [], set()  # type: List[Tuple[str, Tuple[int, ...], int]], Set[str]
         seen_graph = False
         for number, wire, value in fields(buf):
             if number == _MODEL_PROPS and wire == 2:
@@ -105,4 +129,4 @@ def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[i
             path, e)) from None
     if not seen_graph:
         raise InputError("expected an ONNX model at '{}', found no graph in it".format(path))
-    return props, ops, [(n, s) for n, s in inputs if n not in weights]
+    return props, ops, [i for i in inputs if i[0] not in weights]
