@@ -1,5 +1,5 @@
 """The face-detector interface: a BGR frame in, boxes and scores out (frame pixel coordinates)."""
-from typing import Any, Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
@@ -7,10 +7,12 @@ from edge.errors import UsageError
 
 
 class Detections(NamedTuple):
-    """Boxes as float32 (N, 4) x1, y1, x2, y2 in frame pixels; scores float32 (N,) in [0, 1]."""
+    """Boxes as float32 (N, 4) x1, y1, x2, y2 in frame pixels; scores float32 (N,) in [0, 1]; class_ids
+    int64 (N,) into the detector's ``class_names``, or None for a one-class detector (faces)."""
 
     boxes: np.ndarray
     scores: np.ndarray
+    class_ids: Optional[np.ndarray] = None
 
     @staticmethod
     def empty() -> "Detections":
@@ -37,6 +39,7 @@ class Detector:
     """Finds faces in a BGR uint8 frame. Subclasses set ``name`` and implement ``detect``."""
 
     name = "base"
+    class_names = ("face",)  # Tuple[str, ...]: what Detections.class_ids index (an object detector: its labels)
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
         raise NotImplementedError
