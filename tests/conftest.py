@@ -282,3 +282,33 @@ def bad_models(tmp_path_factory):
             paths[name + "_ts"] = str(out / (name + ".ts"))
             torch.jit.save(torch.jit.trace(model, x), paths[name + "_ts"], _extra_files={"edge.meta": meta.to_json()})
     return paths
+
+
+@pytest.fixture(scope="session")
+def yolo_onnx(tmp_path_factory):
+    """{layout: path} for v8, v5, end2end and ssd: constant-output ONNX object detectors (tests/yolo_models.py)
+    with Ultralytics metadata (names: person, bicycle, car; imgsz 640) that, on any 1280x720 frame, find exactly
+    ``yolo_models.FRAME_BOXES[yolo_models.EXPECTED]`` with classes ``CLASS_IDS[EXPECTED]`` at conf 0.25, iou 0.45
+    (the end2end model holds no duplicate: its NMS is inside). Also "v8_nometa": v8 without metadata_props."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import warnings
+
+    import yolo_models as Y
+    from edge.detectors.yolo_decode import letterbox_of, to_input
+
+    out = tmp_path_factory.mktemp("yolo")
+    boxes = to_input(letterbox_of(Y.FRAME_WH, Y.INPUT_HW[::-1]), Y.FRAME_BOXES)
+    paths = {}
+    for layout in ("v8", "v5", "end2end", "ssd"):
+        rows = [i for i in range(len(boxes)) if layout != "end2end" or i != 1]
+        outs = Y.layout_outputs(layout, boxes[rows], Y.SCORES[rows], Y.CLASS_IDS[rows], len(Y.NAMES), 64)
+        props = Y.ultralytics_props(Y.NAMES, Y.INPUT_HW, args={"batch": 1, "nms": layout == "end2end"})
+        if layout == "ssd":
+            props = {"names": props["names"], "imgsz": props["imgsz"]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            paths[layout] = Y.constant_onnx(out / (layout + ".onnx"), outs, props, Y.INPUT_HW)
+            if layout == "v8":
+                paths["v8_nometa"] = Y.constant_onnx(out / "v8_nometa.onnx", outs, {}, Y.INPUT_HW)
+    return paths

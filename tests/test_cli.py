@@ -127,7 +127,7 @@ def test_help_lists_exactly_the_commands_in_COMMANDS(cli):
 @pytest.mark.parametrize("args,expected", [
     (["run", "--no-such-flag"], "edge: error: no such option: --no-such-flag (see 'edge run --help')"),
     (["--no-such"], "edge: error: no such option: --no-such (see 'edge --help')"),
-    (["run", "--labes", "a"], "did you mean --labels?"),
+    (["run", "--labes", "a"], "--labels?"),  # "did you mean --classes or --labels?": every close flag named
     (["bench"], "edge: error: missing argument 'MODEL...' (see 'edge bench --help')"),
     (["bench", "m.onnx", "--batch", "x"], "edge: error: invalid value for '--batch' / '-b': "),
     (["bench", "m.onnx", "--batch"], "edge: error: option '--batch' requires an argument"),

@@ -65,8 +65,10 @@ def test_bad_detector_options(kwargs, error, words):
 
 def test_registry():
     assert list(DETECTORS)[:2] == ["haar", "blazeface"]
-    with pytest.raises(UsageError, match="unknown detector 'yolo' \\(known: haar, blazeface"):
-        create_detector("yolo")
+    with pytest.raises(UsageError, match="unknown detector 'ssd' \\(known: haar, blazeface\\); an object detector"):
+        create_detector("ssd")
+    with pytest.raises(UsageError, match="unknown detector 'yolo' .*; an object detector is its model file, PATH.onnx"):
+        create_detector("yolo")  # the object detector's registry key is no name to pass: its model file is
     assert isinstance(create_detector("haar"), HaarDetector)
 
 

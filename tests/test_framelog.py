@@ -60,3 +60,23 @@ def test_empty_log_summary(tmp_path):
     s = FrameLog(str(tmp_path / "x.jsonl")).close()
     assert (s["frames"], s["mean_fps"]) == (0, 0.0)
     assert format_summary(s).startswith("0 frames")
+
+
+def test_object_classes_in_the_line_and_counted_per_class_in_the_summary(tmp_path):
+    objects = Faces(np.zeros((3, 4)), scores=[0.9, 0.8, 0.7], class_ids=[0, 2, 0], class_names=("person", "bus", "car"),
+                    labels=["with_mask", "car", "person"], probs=[0.99, 0.8, 0.7])
+    r = frame_record(3, 0.0, {}, objects, 10.0)
+    assert list(r) == ["frame", "t_capture", "ms", "faces", "ids", "boxes", "classes", "labels", "scores", "fps",
+                       "dropped", "corrupt"]
+    assert r["classes"] == ["person", "car", "person"] and r["labels"] == ["with_mask", "car", "person"]
+    faces = frame_record(4, 0.0, {}, Faces(np.zeros((2, 4)), labels=["a", "b"], probs=[0.5, 0.6]), 10.0)
+    assert "classes" not in faces  # a face detector: the documented line
+    log = FrameLog(str(tmp_path / "f.jsonl"))
+    log.add(r)
+    log.add(r)
+    s = log.close()
+    assert s["classes"] == {"person": 4, "car": 2} and "classes: person 4, car 2" in format_summary(s)
+    log = FrameLog()
+    log.add(faces)
+    s = log.close()
+    assert s["classes"] == {"face": 2} and "classes:" not in format_summary(s)

@@ -104,3 +104,39 @@ def test_equality_compares_every_column():
     assert three() == three() and three()[[0, 1]] == three()[np.array([True, True, False])]
     assert three() != three().replace(probs=[0.6, 0.7, 0.98])
     assert Faces(BOXES) != Faces(BOXES, scores=[1, 1, 1])
+
+
+NAMES = ("person", "bicycle", "car")
+
+
+def objects():
+    det = Detections(np.array(BOXES, np.float32), np.array([0.5, 0.8, 0.9], np.float32), np.array([2, 0, 2]))
+    return Faces.from_detections(det, track_ids=[7, 9, 11], class_names=NAMES)
+
+
+def test_class_ids_and_the_class_names_travel_with_the_rows():
+    f = objects()
+    assert f.class_ids.dtype == np.int64 and [n for n, _ in f.columns()][-1] == "class_ids"
+    assert f.classes() == ["car", "person", "car"] and f.class_names == NAMES
+    kept = f[np.array([False, True, True])]
+    assert kept.classes() == ["person", "car"] and kept.track_ids.tolist() == [9, 11] and kept.class_names == NAMES
+    labelled = kept.replace(labels=["with_mask", "car"], probs=[0.9, 0.9])
+    assert labelled.class_names == NAMES and labelled.class_ids.tolist() == [0, 2]
+    assert f[[2, 0]].classes() == ["car", "car"] and len(f[np.zeros(3, bool)].class_names) == 3
+    assert Faces(BOXES).classes() == ["face"] * 3 and Faces(BOXES).class_names == ("face",)  # a face detector's
+    assert f != Faces(f.boxes, f.track_ids, f.scores, class_ids=f.class_ids, class_names=("a", "b", "c"))
+    assert f == Faces(f.boxes, f.track_ids, f.scores, class_ids=f.class_ids, class_names=list(NAMES))
+    assert "class_names=['person', 'bicycle', 'car']" in repr(f) and "class_names" not in repr(three())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(class_ids=[0, 1]), "column 'class_ids': expected shape (3,), found (2,)"),
+    (dict(class_ids=[0, 3, 1], class_names=NAMES), "expected ids in 0…2 (class_names ['person', 'bicycle', "
+                                                   "'car']), found [0, 1, 3]"),
+    (dict(class_ids=[0, 1, 0]), "expected ids in 0…0 (class_names ['face']), found [0, 1]"),
+    (dict(class_ids=[0, -1, 0], class_names=NAMES), "found [-1, 0]"),
+])
+def test_class_ids_must_index_the_class_names(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        Faces(BOXES, **kwargs)
+    assert message in str(e.value)

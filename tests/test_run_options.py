@@ -13,6 +13,7 @@ from edge.config import default_of, field_of, load_config, merge_cli
 from edge.detectors import config_options, detector_class
 from edge.detectors.blazeface import BlazeFaceOptions
 from edge.detectors.haar import HaarOptions
+from edge.detectors.yolo import YoloOptions
 from edge.errors import UsageError
 from edge.run.config import RunConfig
 
@@ -40,7 +41,7 @@ def test_every_flag_default_is_the_field_default(monkeypatch):
     params = {p.name: p for p in command.params}
     config_params = sorted(set(params) - set(NOT_CONFIG))
     assert sorted(CONFIG_KEYS) == config_params
-    assert len(config_params) == 41
+    assert len(config_params) == 49  # 41 + [objects] (7) + --classify-classes
     for name in config_params:
         f = field_of(RunConfig, CONFIG_KEYS[name])
         want, got = default_of(f), ctx.params[name]
@@ -60,9 +61,9 @@ def test_every_config_field_has_a_flag_or_is_config_file_only():
         assert bool(f.metadata.get("flags")) == (key not in CONFIG_FILE_ONLY), key
 
 
-@pytest.mark.parametrize("options", [HaarOptions, BlazeFaceOptions])
+@pytest.mark.parametrize("options", [HaarOptions, BlazeFaceOptions, YoloOptions])
 def test_options_are_the_detector_keywords_with_its_defaults(options):
-    name = "haar" if options is HaarOptions else "blazeface"
+    name = {HaarOptions: "haar", BlazeFaceOptions: "blazeface", YoloOptions: "yolo"}[options]
     signature = inspect.signature(detector_class(name))
     for f in fields(options):
         assert signature.parameters[f.name].default == default_of(f), (name, f.name)
@@ -96,6 +97,19 @@ def test_flags_land_in_their_sections(run_cfg):
     assert cfg.blazeface == BlazeFaceOptions(model="short", grid="2x1", scale=0.3)
     assert cfg.track_scale == 0.25 and cfg.serve.token == "t" * 16 and cfg.threads == 2
     assert run_cfg([]) == RunConfig()
+
+
+def test_object_detector_flags_land_in_objects(run_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    for name in ("yolov8n.onnx", "ppe.onnx"):
+        (tmp_path / name).write_bytes(b"")  # the start-up checks want the files there
+    cfg = run_cfg(["--detector", "yolov8n.onnx", "--conf", "0.4", "--iou", "0.5", "--classes", "person, car",
+                   "--max-det", "20", "--detector-labels", "a,b", "--detector-input-size", "320x256",
+                   "--detector-layout", "v5", "--classify-classes", "person", "--model", "ppe.onnx"])
+    assert cfg.objects == YoloOptions(conf=0.4, iou=0.5, classes=("person", "car"), max_det=20, labels=("a", "b"),
+                                      input_size=(320, 256), layout="v5")
+    assert (cfg.detector, cfg.classify_classes, cfg.model) == ("yolov8n.onnx", ("person",), "ppe.onnx")
+    assert config_options("yolov8n.onnx", cfg)["model"] == "yolov8n.onnx"  # the path is the detector's model
 
 
 @pytest.mark.parametrize("args,labels,size", [

@@ -486,3 +486,20 @@ def test_the_bound_name_is_accepted():
         assert _get_with_host(url, "other.example")[0] == 421
     finally:
         server.close()
+
+
+def test_detections_are_counted_per_detector_class(live):
+    """edge run records: an object detector's `classes` per box; a face detector's `faces` count is "face"."""
+    state, server = live
+    for classes in (["person", "car"], ["person"], []):
+        state.publish(None, {"frame": 1, "ms": {"detect": 1.0}, "faces": len(classes), "classes": classes,
+                             "labels": ["with_mask"] * classes.count("person") + ["car"] * classes.count("car")})
+    state.publish(None, {"frame": 2, "ms": {"detect": 1.0}, "faces": 2, "labels": ["with_mask", "with_mask"]})
+    status = json.loads(_get(server.url + "status.json")[2])
+    assert status["classes"] == {"person": 2, "car": 1, "face": 2}
+    assert status["faces"] == {"with_mask": 4, "car": 1}
+    m = parse_metrics(_get(server.url + "metrics")[2].decode())
+    assert m[("edge_detections_total", frozenset({("class", "person")}))] == 2
+    assert m[("edge_detections_total", frozenset({("class", "car")}))] == 1
+    assert m[("edge_detections_total", frozenset({("class", "face")}))] == 2
+    assert b'id="classes"' in _get(server.url)[2]

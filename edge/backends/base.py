@@ -2,7 +2,9 @@
 
 ``infer`` serves classifiers (one output, (N, classes), checked); ``run`` serves any other model
 (a detector: every output, in model order, unchecked). A model without classifier metadata is
-loaded with ``kind="detector"``: its input comes from its ``edge.detector`` record instead.
+loaded with ``kind="detector"``: its input comes from its ``edge.detector`` record instead (an SSD face
+detector: ``detector_record``), or else from an object detector's metadata (Ultralytics' ``names``/``imgsz``,
+or ``--detector-labels``/``--detector-input-size`` through the overrides: ``objects``, an ObjectDetectorMeta).
 """
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -63,6 +65,7 @@ class Backend:
         self.device = device
         self.kind = "classifier"
         self.detector_record = None  # type: Optional[str]  # the edge.detector JSON of a detector model
+        self.objects = None  # an object detector's record (edge.meta.ObjectDetectorMeta), else None
         # ((min_h, min_w), (max_h, max_w)) when the model also takes inputs of other sizes than
         # meta.input_size (a detector whose height/width are dynamic); None: meta.input_size only
         self.input_hw_range = None  # type: Optional[Tuple[Tuple[int, int], Tuple[int, int]]]

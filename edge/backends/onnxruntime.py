@@ -2,7 +2,8 @@
 
 ``options``: ``device`` ("tensorrt", "cuda" or "cpu": force one provider), ``threads`` (CPU intra-op
 threads), ``trt_cache`` (TensorRT EP engine cache folder, default ``<model>.trtcache/``), ``fp16``,
-``kind`` ("detector": read the ``edge.detector`` record instead of ``edge.meta``).
+``kind`` ("detector": read the ``edge.detector`` record instead of ``edge.meta``, or an object detector's
+Ultralytics metadata, see ``edge.meta.object_detector_meta``).
 """
 import os
 from typing import Dict, List, Optional
@@ -11,7 +12,7 @@ import numpy as np
 
 from edge.backends.base import Backend, MetaOverrides, run_planned, run_planned_many
 from edge.errors import InputError, MissingDependency, require
-from edge.meta import DETECTOR_KEY, ModelMeta, detector_model_meta
+from edge.meta import DETECTOR_KEY, ModelMeta, detector_model_meta, object_detector_meta
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 DEVICE_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -92,12 +93,12 @@ class OnnxRuntimeBackend(Backend):
                 path, len(inputs), ", ".join(i.name for i in inputs)))
         props = session.get_modelmeta().custom_metadata_map
         detector = options.get("kind") == "detector"
-        if detector:
-            if DETECTOR_KEY not in props:
-                raise InputError("'{}': expected a '{}' record in metadata_props (anchor layout, normalisation), "
-                                 "found {}; convert with scripts/convert_blazeface.py".format(
-                                     path, DETECTOR_KEY, sorted(props) or "none"))
+        objects = None
+        if detector and DETECTOR_KEY in props:
             meta = detector_model_meta(props[DETECTOR_KEY], "'{}'".format(path))
+        elif detector:  # an object detector: Ultralytics' metadata, or the overrides (no record: convert_blazeface.py)
+            objects = object_detector_meta(props, "'{}'".format(path), overrides, list(inputs[0].shape)[2:])
+            meta = objects.model_meta()
         else:
             meta = ModelMeta.from_onnx_props(props, path) if "edge.meta" in props else None
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
@@ -111,7 +112,7 @@ class OnnxRuntimeBackend(Backend):
         if backend.device == "tensorrt" and options.get("fp16"):
             backend.precision = "fp16"
         if detector:
-            backend.kind, backend.detector_record = "detector", props[DETECTOR_KEY]
+            backend.kind, backend.detector_record, backend.objects = "detector", props.get(DETECTOR_KEY), objects
         backend.probe()
         return backend
 

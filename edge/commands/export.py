@@ -18,6 +18,9 @@ EPILOG = """Examples:
   edge export small.onnx --engine --int8 --calib data/calib
   # the face detector, FP16:
   edge export edge/zoo/blazeface/face_detection_full_range.onnx --engine
+  # an Ultralytics export (yolo export format=onnx opset=13; no nms=True on
+  # TensorRT 8.2), FP16:
+  edge export yolov8n.onnx --engine
 """
 
 
@@ -62,19 +65,22 @@ def export(
     opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="Engine optimization profile: batch to tune "
                                                                       "for (default 4 for a classifier, 7 for a "
                                                                       "detector: a frame and its 3x2 tiles; 1 for "
-                                                                      "a detector with dynamic height/width)."),
+                                                                      "a detector with dynamic height/width and "
+                                                                      "for an object detector)."),
     max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Engine optimization profile: largest batch "
                                                                       "(default 16; 8 for a detector with dynamic "
-                                                                      "height/width)."),
+                                                                      "height/width; 1 for an object detector)."),
     opt_input: Optional[str] = typer.Option(None, "--opt-input", help="Engine profile of a detector ONNX with "
                                                                       "dynamic height/width: network input HxW "
                                                                       "to tune for, i.e. the scaled frame padded "
-                                                                      "(default 288x512: 1280x720 at scale 0.4)."),
+                                                                      "(default 288x512: 1280x720 at scale 0.4; "
+                                                                      "an object detector: its input size)."),
     max_input: Optional[str] = typer.Option(None, "--max-input", help="Engine profile of a detector ONNX with "
                                                                       "dynamic height/width: largest network "
                                                                       "input HxW (default 448x768: 1920x1080 at "
                                                                       "scale 0.4; it sizes GPU memory; e.g. "
-                                                                      "768x448 for a portrait camera)."),
+                                                                      "768x448 for a portrait camera; an object "
+                                                                      "detector: its input size)."),
     workspace: Optional[int] = typer.Option(None, "--workspace", help="Builder workspace in MiB (default: 1/16 "
                                                                       "of GPU memory, 256 on a 4 GB Nano)."),
     timing_cache: Optional[str] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file, reused "
@@ -233,19 +239,24 @@ def quantize_report(fp32_path, out, calib, calib_size, data, parity_data, method
 
 def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_batch, workspace, timing_cache,
           trt_log, force, flags, opt_input=None, max_input=None) -> Dict:
-    """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed); a classifier ONNX
-    without metadata is described by the --labels and --input-size in ``flags``."""
+    """TensorRT engine from ``onnx_path`` (runs where tensorrt + pycuda are installed); a classifier or object
+    detector ONNX without metadata is described by the --labels and --input-size in ``flags``."""
     from edge.backends.base import MetaOverrides
     from edge.backends.tensorrt import calibration
-    from edge.backends.tensorrt.onnx_props import read_onnx
+    from edge.backends.tensorrt.onnx_model import engine_objects
+    from edge.backends.tensorrt.onnx_props import onnx_graph
     from edge.backends.tensorrt.build import build_engine, engine_model
 
-    props, ops = read_onnx(onnx_path)
-    meta, record = engine_model(props, onnx_path)
-    if record is None:
-        given = MetaOverrides((k, v) for k, v in flags.items() if k in ("labels", "input_size"))
+    graph = onnx_graph(onnx_path)
+    ops = graph.ops
+    meta, record = engine_model(graph.props, onnx_path)
+    given = MetaOverrides((k, v) for k, v in flags.items() if k in ("labels", "input_size"))
+    objects = engine_objects(graph, onnx_path, given) if record is None and meta is None else None
+    if objects is not None:
+        meta = objects.model_meta()
+    elif record is None:
         meta = given.apply(meta, "'{}'".format(onnx_path))
-    elif precision == "int8" and "QuantizeLinear" not in ops:
+    if (record is not None or objects is not None) and precision == "int8" and "QuantizeLinear" not in ops:
         from edge.errors import UsageError
 
         raise UsageError("'{}' is a detector: INT8 calibration here works on classifier crops; build it FP16 (the "
@@ -260,7 +271,7 @@ def build(onnx_path, precision, calib, calib_size, engine_out, opt_batch, max_ba
         return build_engine(onnx_path, meta, precision, batches, engine_out, opt_batch, max_batch, workspace,
                             timing_cache, trt_log, force, calibration.calibration_set_sha(paths) if paths else "",
                             "QuantizeLinear" in ops, calib_batch, echo=lambda s: console.print(s, markup=False),
-                            detector_record=record, opt_input=opt_input, max_input=max_input)
+                            detector_record=record, opt_input=opt_input, max_input=max_input, objects=objects)
 
 
 def _print(title: str, rows, console=None) -> None:

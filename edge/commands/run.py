@@ -25,8 +25,8 @@ def run(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", help="Read the settings from this TOML/YAML file "
                                                                "(keys = the flags' long names with _ for -; "
-                                                               "[haar], [blazeface], [serve] and [reconnect] "
-                                                               "sections); flags given on the command line "
+                                                               "[haar], [blazeface], [objects], [serve] and "
+                                                               "[reconnect] sections); flags given on the command line "
                                                                "override it. `edge config show` prints every key."),
     camera: str = flag("source"),
     model: str = flag("model"),
@@ -43,6 +43,16 @@ def run(
     blazeface_model: str = flag("blazeface.model"),
     blazeface_grid: str = flag("blazeface.grid"),
     blazeface_scale: float = flag("blazeface.scale"),
+    conf: float = flag("objects.conf"),
+    iou: float = flag("objects.iou"),
+    classes: Optional[str] = flag("objects.classes", parse=partial(parse_labels, flag="--classes")),
+    max_det: int = flag("objects.max_det"),
+    detector_labels: Optional[str] = flag("objects.labels", parse=partial(parse_labels, flag="--detector-labels")),
+    detector_input_size: Optional[str] = flag("objects.input_size",
+                                              parse=partial(parse_size, flag="--detector-input-size")),
+    detector_layout: str = flag("objects.layout"),
+    classify_classes: Optional[str] = flag("classify_classes",
+                                           parse=partial(parse_labels, flag="--classify-classes")),
     detect_every: int = flag("detect_every"),
     width: int = flag("width"),
     height: int = flag("height"),
@@ -73,7 +83,7 @@ def run(
                                                                         "source and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ):
-    """Detect faces, classify all faces of a frame in one batch, draw, log per-frame latency and FPS.
+    """Detect faces (or objects), classify all boxes of a frame in one batch, draw, log latency and FPS.
 
     Example: edge run --camera csi --detect-every 3 --log frames.jsonl
     Example: edge run --headless --max-frames 200     (the bundled sample video and model)
@@ -81,6 +91,8 @@ def run(
     Example: edge run --detector blazeface --blazeface-model face_detection_full_range.engine --blazeface-grid 3x2
     Example: edge run --config /etc/edge/config.toml --serve 127.0.0.1:8080   (as the service runs it)
     Example: edge run --model plain.onnx --labels with_mask,without_mask --input-size 128   (no metadata)
+    Example: edge run --detector yolov8n.onnx --model none --conf 0.4   (a YOLO export: detection only)
+    Example: edge run --detector yolov8n.onnx --model ppe.onnx --classify-classes person   (two stages)
 
     SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop after the current frame; the summary is written.
     """

@@ -5,6 +5,7 @@ Boxes are xyxy (x1, y1, x2, y2), float32, any unit; an empty (zero-area) box ove
     iou_matrix(tracks, detections)          # (M, N) IoU of every pair
     greedy_match(iou_matrix(a, b), 0.3)     # [(row, col), ...] best IoU first, each used once
     nms(boxes, scores, 0.3, weighted=True)  # (kept boxes, their scores), best first
+    class_nms(boxes, scores, class_ids, 0.45)  # indices kept, best first; boxes of other classes never suppress
 """
 from typing import List, Optional, Tuple
 
@@ -100,3 +101,52 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: b
     if not kept_boxes:
         return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
     return np.stack(kept_boxes).astype(np.float32), np.asarray(kept_scores, np.float32)
+
+
+MATRIX_NMS = 256  # nms_indices: up to this many boxes one IoU matrix is faster than a box-by-box loop
+
+
+def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+                limit: Optional[int] = None) -> np.ndarray:
+    """Indices of the boxes plain NMS keeps, best score first: a box is suppressed when its IoU with a kept
+    box is > ``iou_threshold`` (torchvision's rule); the first ``limit`` of them (greedy NMS's first k do not
+    depend on the rest). Up to MATRIX_NMS boxes: every pair's IoU at once; more: each kept box against those
+    left, O(N · kept), no N x N matrix."""
+    order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)[order]
+    if len(b) <= MATRIX_NMS:
+        inter = intersections(b, b)
+        sizes = area(b)
+        over = inter > iou_threshold * (sizes[:, None] + sizes[None, :] - inter)
+        left = np.ones(len(b), bool)
+        kept = []
+        for i in range(len(b)):
+            if left[i]:
+                kept.append(i)
+                if limit is not None and len(kept) >= limit:
+                    break
+                left &= ~over[i]
+        return order[np.asarray(kept, np.int64)]
+    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, k]) for k in range(4))  # best first, compacted as boxes go
+    sizes = area(b)
+    keep = []
+    while order.size and (limit is None or len(keep) < limit):
+        keep.append(order[0])
+        inter = (np.clip(np.minimum(x2[0], x2[1:]) - np.maximum(x1[0], x1[1:]), 0, None)
+                 * np.clip(np.minimum(y2[0], y2[1:]) - np.maximum(y1[0], y1[1:]), 0, None))
+        left = np.flatnonzero(inter <= iou_threshold * (sizes[0] + sizes[1:] - inter)) + 1  # IoU ≤ threshold
+        order, x1, y1, x2, y2, sizes = order[left], x1[left], y1[left], x2[left], y2[left], sizes[left]
+    return np.asarray(keep, np.int64)
+
+
+def class_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
+              limit: Optional[int] = None) -> np.ndarray:
+    """Class-aware NMS: indices kept, best first (at most ``limit``); a box only suppresses boxes of its own
+    class. Each class's boxes are shifted by ``class id × (extent + 1)`` so that classes never overlap, then
+    one ``nms_indices``."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return np.zeros((0,), np.int64)
+    span = float(boxes.max() - boxes.min()) + 1.0
+    shift = np.asarray(class_ids, np.float64).reshape(-1, 1) * span
+    return nms_indices(boxes - boxes.min() + shift, scores, iou_threshold, limit)

@@ -3,7 +3,7 @@
     cfg = load_run_config("/etc/edge/config.toml", {"max_frames": 100})   # ConfigError: every problem at once
 
 The file strictly (unknown keys with "did you mean", types, bounds), the flags on top, then STARTUP_CHECKS:
-the model and source files are there, --log and --save can be written, --serve is allowed (a token for
+the model, detector and source files are there, --log and --save can be written, --serve is allowed (a token for
 anything but localhost). ``edge run`` also binds the --serve port and releases it (``bind``): a port in use
 is a fact of the moment, not of the config, so ``edge config show`` (maybe beside the running service)
 does not. The daemon repeats the path and serve checks when it starts.
@@ -15,10 +15,19 @@ from edge.run.config import RunConfig
 
 
 def check_model(cfg: RunConfig) -> None:
-    """The model file exists, has a suffix a backend reads and the backend asked for reads it."""
+    """The model file exists, has a suffix a backend reads and the backend asked for reads it (unless
+    --model none)."""
     from edge.backends import check_model_path
 
-    check_model_path(cfg.model_path(), cfg.backend)
+    if cfg.classifies:
+        check_model_path(cfg.model_path(), cfg.backend)
+
+
+def check_detector(cfg: RunConfig) -> None:
+    """--detector PATH: the object detector's model file exists."""
+    from edge.detectors import check_model_file
+
+    check_model_file(cfg.detector)
 
 
 def check_source(cfg: RunConfig) -> None:
@@ -53,7 +62,7 @@ def check_serve_port(cfg: RunConfig) -> None:
         check_bind(cfg.serve.address, cfg.serve.token)
 
 
-STARTUP_CHECKS = (check_model, check_source, check_outputs, check_serve)
+STARTUP_CHECKS = (check_model, check_detector, check_source, check_outputs, check_serve)
 
 
 def load_run_config(path: Optional[str] = None, cli_values: Optional[Mapping[str, Any]] = None,

@@ -1,9 +1,9 @@
 """``RunConfig``: the whole, typed configuration of ``edge run``.
 
 Each field carries its default, its ``edge run`` flag and help (``edge.config.setting``); each detector's
-options are its own section (``[haar]``: ``HaarOptions``, ``[blazeface]``: ``BlazeFaceOptions``, in the
-detector's module), as are ``[serve]`` and ``[reconnect]``. ``RunConfig.from_dict`` (a TOML table, say)
-refuses unknown keys.
+options are its own section (``[haar]``: ``HaarOptions``, ``[blazeface]``: ``BlazeFaceOptions``,
+``[objects]``: ``YoloOptions`` for ``--detector PATH``, in the detector's module), as are ``[serve]`` and
+``[reconnect]``. ``RunConfig.from_dict`` (a TOML table, say) refuses unknown keys.
 """
 import os
 from dataclasses import asdict, dataclass, field
@@ -12,12 +12,14 @@ from typing import Any, Dict, Mapping, Tuple
 from edge.config import check_fields, from_dict, setting
 from edge.detectors.blazeface import BlazeFaceOptions
 from edge.detectors.haar import HaarOptions
+from edge.detectors.yolo import YoloOptions
 from edge.errors import InputError
 from edge.service.serve import ServeConfig
 from edge.sources.backoff import BackoffConfig
 from edge.zoo import MASK_MODEL as DEFAULT_MODEL
 from edge.zoo import SAMPLE_VIDEO
 
+NO_MODEL = "none"  # --model none: detection only
 DAY_S = 86400.0  # bound of every seconds setting: past it (1e12, inf) a wait overflows, NaN compares false
 
 
@@ -28,8 +30,10 @@ class RunConfig:
     source: str = setting("", ("--camera", "--source", "-c"), "What to read: csi, csi://N (Jetson CSI camera), "
                           "usb, N, /dev/videoN (webcam), rtsp://…, test:// or test://ball?frames=N (GStreamer test "
                           "pattern), a video file, an image, or a folder of images. Default: the bundled sample video.")
-    model: str = setting("", ("--model", "-m"), "Classifier to run on each face (.onnx, .engine, .pt). Default: "
-                                                "the bundled mask model edge/zoo/mask_default.onnx.")
+    model: str = setting("", ("--model", "-m"), "Classifier to run on each face or object (.onnx, .engine, .pt), "
+                                                "or none: detection only, each box keeps its detector class as "
+                                                "label. Default: the bundled mask model "
+                                                "edge/zoo/mask_default.onnx (with --detector PATH: none).")
     backend: str = setting("auto", "--backend", "Inference backend: auto, onnxruntime, tensorrt, pytorch.")
     threads: int = setting(1, "--threads", "Inference threads (ONNX Runtime intra-op; 0 = its default). 1 is "
                                            "fastest for a few faces while detection runs too.")
@@ -41,9 +45,15 @@ class RunConfig:
                                                               "[HEIGHT, WIDTH]).")
     detector: str = setting("haar", "--detector", "Face detector: haar (OpenCV cascade; options in [haar]) or "
                                                   "blazeface (MediaPipe BlazeFace: finds masked faces too; "
-                                                  "[blazeface]).")
+                                                  "[blazeface]); or an object detector's PATH.onnx / PATH.engine "
+                                                  "(a YOLO or SSD export; [objects]).")
     haar: HaarOptions = field(default_factory=HaarOptions)
     blazeface: BlazeFaceOptions = field(default_factory=BlazeFaceOptions)
+    objects: YoloOptions = field(default_factory=YoloOptions)
+    classify_classes: Tuple[str, ...] = setting((), "--classify-classes", "Classify only the boxes of these "
+                                                "detector classes (person,car; config file: a list); the others "
+                                                "keep their detector class. Default: every box (an object "
+                                                "detector's too: name the classes the --model was trained on).")
     detect_every: int = setting(1, "--detect-every", "Detect on every N-th frame; a light optical-flow tracker "
                                                      "moves the boxes in between.")
     width: int = setting(1280, "--width", "Camera frame width (CSI/USB/test).")
@@ -79,6 +89,7 @@ class RunConfig:
 
     def __post_init__(self):
         self.labels = tuple(self.labels or ())
+        self.classify_classes = tuple(str(c) for c in (self.classify_classes or ()))
         self.input_size = tuple(int(v) for v in (self.input_size or ()))
         check_fields(self, [
             (len(self.input_size) in (0, 2), "input_size", "HEIGHT WIDTH"),
@@ -92,6 +103,8 @@ class RunConfig:
             (0 <= self.log_max_mb <= 2 ** 20 and self.log_keep >= 0, "log_max_mb/log_keep",
              "0 ≤ log_max_mb ≤ 1048576 (1 TiB), log_keep ≥ 0"),
             (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)"),
+            (self.classifies or not self.classify_classes, "classify_classes",
+             "none with --model none (no classifier runs)"),
             (0 <= self.reconnect.initial <= DAY_S and 1 <= self.reconnect.factor <= 100
              and 0 <= self.reconnect.max_delay <= DAY_S and 0 <= self.reconnect.jitter < 1
              and self.reconnect.attempts >= 0, "reconnect", "0 ≤ initial ≤ {0:g} s, 1 ≤ factor ≤ 100, "
@@ -109,7 +122,15 @@ class RunConfig:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
+    @property
+    def classifies(self) -> bool:
+        """A classifier runs: --model is not none (an empty --model is none with an object detector)."""
+        from edge.detectors import is_object_detector
+
+        return self.model.lower() != NO_MODEL and (bool(self.model) or not is_object_detector(self.detector))
+
     def model_path(self) -> str:
+        """The classifier's file (``classifies`` only)."""
         if self.model:
             return self.model
         if not os.path.isfile(DEFAULT_MODEL):

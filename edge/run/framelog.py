@@ -7,6 +7,11 @@ One line per frame::
      "boxes": [[x1, y1, x2, y2], …], "labels": ["with_mask", …], "scores": [0.97, …], "fps": 41.7,
      "dropped": 0, "corrupt": 0}
 
+With an object detector (classes other than "face", edge.detectors.yolo) a ``"classes": ["person", …]`` key
+after ``boxes`` gives the detector's class of each box; ``labels`` and ``scores`` are then the classifier's
+top-1 where it ran (``--classify-classes``) and the detector's class and score elsewhere (``--model none``:
+everywhere). The summary counts the boxes per detector class (``"classes": {"person": 12, …}``).
+
 and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns. A frame whose faces the
 classifier could not label (the model returned NaN or inf) has empty ``labels`` and ``scores``; the summary
 counts those frames and faces (``unlabelled_frames``, ``unlabelled_faces``). Lines are strict JSON: a
@@ -18,7 +23,7 @@ from typing import Callable, Dict, Optional
 
 from edge.files import write_failed
 from edge.jsonsafe import dumps
-from edge.run.results import Faces
+from edge.run.results import FACE, Faces
 from edge.timing import StageStats
 
 STAGES = ("capture_wait", "detect", "preprocess", "infer", "postprocess", "output")
@@ -30,10 +35,11 @@ def frame_record(index: int, t_capture: float, times: Dict[str, float], faces: F
     probabilities, ``labels`` and ``scores`` are empty for faces not classified."""
     ms = OrderedDict((s, round(float(times.get(s, 0.0)), 3)) for s in STAGES)
     ms["total"] = round(sum(ms.values()), 3)
+    classes = [("classes", faces.classes())] if faces.class_names != FACE else []
     return OrderedDict([
         ("frame", int(index)), ("t_capture", round(float(t_capture), 6)), ("ms", ms), ("faces", len(faces)),
         ("ids", [int(i) for i in faces.track_ids]),
-        ("boxes", [[round(float(v), 1) for v in b] for b in faces.boxes]),
+        ("boxes", [[round(float(v), 1) for v in b] for b in faces.boxes])] + classes + [
         ("labels", [str(x) for x in faces.labels] if faces.labels is not None else []),
         ("scores", [round(float(p), 4) for p in faces.probs] if faces.probs is not None else []),
         ("fps", round(float(fps), 2)), ("dropped", int(dropped)), ("corrupt", int(corrupt)),
@@ -47,6 +53,8 @@ def format_summary(s: Dict) -> str:
     if s.get("unlabelled_frames"):
         lines.append("{} frames ({} faces) left unlabelled: the model returned NaN or inf for them".format(
             s["unlabelled_frames"], s["unlabelled_faces"]))
+    if set(s.get("classes") or ()) - set(FACE):
+        lines.append("classes: " + ", ".join("{} {}".format(k, v) for k, v in s["classes"].items()))
     if s.get("detector"):
         d = s["detector"]
         lines.append("detector {}: {}".format(d.get("detector"), ", ".join(
@@ -85,6 +93,7 @@ class FrameLog:
         self.corrupt = 0
         self.unlabelled_frames = 0
         self.unlabelled_faces = 0
+        self.classes = OrderedDict()  # type: Dict[str, int]
         self._t0 = self._last_echo = None
         self._t_last = None
         self._last = None
@@ -96,6 +105,8 @@ class FrameLog:
         self._t_last = now
         self.frames += 1
         self.faces += record["faces"]
+        for name in record.get("classes", FACE * record["faces"]):
+            self.classes[name] = self.classes.get(name, 0) + 1
         self.dropped, self.corrupt = record["dropped"], record["corrupt"]
         self.stats.add(record["ms"])
         self._last = record
@@ -119,7 +130,7 @@ class FrameLog:
             ("mean_fps", round(self.frames / seconds, 2) if seconds > 0 else 0.0),
             ("faces", self.faces), ("dropped", self.dropped), ("corrupt", self.corrupt),
             ("unlabelled_frames", self.unlabelled_frames), ("unlabelled_faces", self.unlabelled_faces),
-            ("stages", self.stats.summary()),
+            ("classes", dict(self.classes)), ("stages", self.stats.summary()),
         ])
 
     def close(self, extra: Optional[Dict] = None) -> Dict:

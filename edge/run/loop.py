@@ -1,4 +1,5 @@
-"""The ``edge run`` loop: source → detect faces → classify all faces in one batch → draw → sinks → log.
+"""The ``edge run`` loop: source → detect faces or objects → classify (all faces, or the boxes of the
+``--classify-classes``, in one batch; none with ``--model none``) → draw → sinks → log.
 
     summary = run(RunConfig(source="test://ball?frames=100", headless=True))
 
@@ -7,18 +8,19 @@ view; every sink (edge.run.sinks) is given (frame, faces, view); the daemon and 
 """
 import contextlib
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from edge import sources
 from edge.backends import MetaOverrides, load_backend
 from edge.detectors import create_detector
+from edge.errors import UsageError
 from edge.preprocess import preprocess, top1
 from edge.run.config import RunConfig
 from edge.run.framelog import FrameLog, frame_record
 from edge.run.overlay import banner_text, draw
-from edge.run.results import Faces
+from edge.run.results import FACE, Faces
 from edge.run.sinks import make_sinks
 from edge.run.track import BoxTracker
 from edge.service.daemon import Daemon
@@ -40,22 +42,74 @@ def crop_faces(image: np.ndarray, boxes: np.ndarray) -> Tuple[List[np.ndarray], 
     return crops, np.array(keep, bool)
 
 
-def find_faces(image: np.ndarray, index: int, detector, tracker: Optional[BoxTracker], every: int) -> Faces:
-    """Detect on every ``every``-th frame, track in between (ids from the tracker, else row numbers)."""
+def track_classes(ids: List[int], found: Optional[np.ndarray], known: Dict[int, int]) -> np.ndarray:
+    """The class id of each track: a detection frame's (``found``: the classes of its detections, which are the
+    first rows of ``BoxTracker.update``), else the one the track had. ``known`` {track id: class id} is updated
+    and keeps only these tracks."""
+    found = np.zeros(0, np.int64) if found is None else np.asarray(found, np.int64)
+    out = [int(found[i]) if i < len(found) else known.get(t, 0) for i, t in enumerate(ids)]
+    known.clear()
+    known.update(zip(ids, out))
+    return np.array(out, np.int64)
+
+
+def class_names_of(detector) -> Tuple[str, ...]:
+    """What the detector's class ids index (a detector without ``class_names`` finds faces)."""
+    return tuple(getattr(detector, "class_names", FACE))
+
+
+def find_faces(image: np.ndarray, index: int, detector, tracker: Optional[BoxTracker], every: int,
+               known: Optional[Dict[int, int]] = None) -> Faces:
+    """Detect on every ``every``-th frame, track in between (ids from the tracker, else row numbers); an
+    object detector's class ids follow their tracks (``known``: see track_classes)."""
+    names = class_names_of(detector)
     if tracker is None:
-        return Faces.from_detections(detector.detect(image))
+        return Faces.from_detections(detector.detect(image), class_names=names)
+    found = None
     if index % every == 0:
-        return Faces(*tracker.update(image, detector.detect(image).boxes))
-    return Faces(*tracker.predict(image))
+        detections = detector.detect(image)
+        boxes, ids = tracker.update(image, detections.boxes)
+        found = detections.class_ids if detections.class_ids is not None else np.zeros(len(detections), np.int64)
+    else:
+        boxes, ids = tracker.predict(image)
+    if known is None or names == FACE:  # faces: no classes to carry
+        return Faces(boxes, ids, class_names=names)
+    return Faces(boxes, ids, class_ids=track_classes(ids, found, known), class_names=names)
 
 
-def classify(faces: Faces, logits: np.ndarray, labels) -> Faces:
-    """``faces`` with the top-1 label and probability of their rows of ``logits``; left unlabelled (labels
-    and probs unknown) when the model returned NaN or inf for the frame."""
-    if not np.isfinite(logits).all():
+def chosen_rows(faces: Faces, classify: Optional[Sequence[str]]) -> np.ndarray:
+    """The rows the classifier labels: none (``classify`` None: --model none), every row (empty), or those of
+    the named detector classes (--classify-classes)."""
+    if classify is None:
+        return np.zeros(len(faces), bool)
+    if not classify:
+        return np.ones(len(faces), bool)
+    return np.array([c in classify for c in faces.classes()], bool).reshape(-1)
+
+
+def classify(faces: Faces, chosen: np.ndarray, logits: Optional[np.ndarray], labels) -> Faces:
+    """``faces`` with the top-1 label and probability of their ``chosen`` rows (in order, the rows of
+    ``logits``); the other rows keep their detector class and score (NaN once tracked) as label and
+    probability. Left unlabelled (labels and probs unknown) when the model returned NaN or inf for the frame."""
+    if logits is not None and not np.isfinite(logits).all():
         return faces
-    best = top1(logits, labels)
-    return faces.replace(labels=[name for name, _ in best], probs=[p for _, p in best])
+    names = np.empty(len(faces), object)
+    names[:] = faces.classes()
+    probs = np.full(len(faces), np.nan) if faces.scores is None else faces.scores.astype(np.float64)
+    if chosen.any():
+        best = top1(logits, labels)
+        names[chosen] = [name for name, _ in best]
+        probs[chosen] = [p for _, p in best]
+    return faces.replace(labels=names, probs=probs)
+
+
+def check_classes(names: Sequence[str], class_names: Sequence[str]) -> Tuple[str, ...]:
+    """--classify-classes: names among the detector's ``class_names`` (one UsageError line otherwise)."""
+    unknown = [n for n in names if n not in class_names]
+    if unknown:
+        raise UsageError("--classify-classes: the detector has no class {} (its classes: {})".format(
+            ", ".join("'{}'".format(n) for n in unknown), ", ".join(class_names)))
+    return tuple(names)
 
 
 class Loop:
@@ -69,16 +123,22 @@ class Loop:
     def open(self, parts: contextlib.ExitStack) -> "Loop":
         cfg = self.cfg
         uri = cfg.source_uri()
-        info = {"model": os.path.basename(cfg.model_path()), "source": uri}
+        info = {"model": os.path.basename(cfg.model_path()) if cfg.classifies else "none", "source": uri}
         self.daemon = daemon = parts.enter_context(Daemon(cfg, self.echo, info=info))  # settings checked here
         daemon.slow_start("loading the model")
-        overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size)) if v})
-        self.backend = parts.enter_context(contextlib.closing(load_backend(
-            cfg.model_path(), cfg.backend, overrides, {"threads": cfg.threads} if cfg.threads else {})))
-        self.meta = self.backend.meta
+        self.backend = None
+        if cfg.classifies:
+            overrides = MetaOverrides({k: v for k, v in (("labels", cfg.labels), ("input_size", cfg.input_size))
+                                       if v})
+            self.backend = parts.enter_context(contextlib.closing(load_backend(
+                cfg.model_path(), cfg.backend, overrides, {"threads": cfg.threads} if cfg.threads else {})))
+        self.labels = tuple(self.backend.meta.labels) if self.backend else ()
         self.detector = parts.enter_context(contextlib.closing(
             create_detector(cfg.detector, **cfg.detector_options())))
+        self.classify = check_classes(cfg.classify_classes, class_names_of(self.detector)) if self.backend else None
         self.tracker = BoxTracker(scale=cfg.track_scale) if cfg.detect_every > 1 else None
+        self.track_classes = {}  # type: Dict[int, int]
+        self.noun = "face" if class_names_of(self.detector) == FACE else "detection"
         daemon.slow_start("opening the source")
         self.source = parts.enter_context(contextlib.closing(daemon.open_source(
             lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip, cfg.capture, cfg.threaded,
@@ -95,21 +155,27 @@ class Loop:
     def step(self, frame, t: StageTimer) -> Tuple[Faces, Optional[np.ndarray]]:
         """detect → crop → classify (one batched call for all faces) → draw: the frame's faces and view."""
         with t.stage("detect"):
-            faces = find_faces(frame.image, frame.index, self.detector, self.tracker, self.cfg.detect_every)
+            faces = find_faces(frame.image, frame.index, self.detector, self.tracker, self.cfg.detect_every,
+                               self.track_classes)
+        logits = None
         with t.stage("preprocess"):
-            crops, keep = crop_faces(frame.image, faces.boxes)
-            faces = faces[keep]  # a dropped box takes its track id with it
-            batch = preprocess(crops, self.meta)
+            chosen = chosen_rows(faces, self.classify)
+            crops, keep = crop_faces(frame.image, faces.boxes[chosen])
+            kept = ~chosen
+            kept[chosen] = keep
+            faces, chosen = faces[kept], chosen[kept]  # a dropped box takes its track id with it
+            batch = preprocess(crops, self.backend.meta) if self.backend else None
         with t.stage("infer"):
-            logits = self.backend.infer(batch)
+            if self.backend:
+                logits = self.backend.infer(batch)
         with t.stage("postprocess"):
-            faces = classify(faces, logits, self.meta.labels)
+            faces = classify(faces, chosen, logits, self.labels)
         self.fps.tick()
         with t.stage("output"):
             view = None
             if self.draws:
-                banner = banner_text(self.fps.fps, t.total(), len(faces), self.source.dropped)
-                view = draw(frame.image, faces, self.meta.labels, banner)
+                banner = banner_text(self.fps.fps, t.total(), len(faces), self.source.dropped, self.noun)
+                view = draw(frame.image, faces, self.labels, banner)
         return faces, view
 
     def process(self, on_frame: Optional[Callable] = None) -> str:
@@ -141,7 +207,8 @@ class Loop:
     def finish(self) -> Dict:
         """STOPPING=1, then the summary: written as the log's last line, kept in ``self.summary``."""
         self.daemon.stopping()
-        extra = {"stopped": self.stopped, "source": self.source.describe(), "backend": self.backend.info(),
+        backend = self.backend.info() if self.backend else {"backend": "none"}
+        extra = {"stopped": self.stopped, "source": self.source.describe(), "backend": backend,
                  "detector": self.detector.info(), "reconnects": self.source.reconnects}
         extra.update(self.daemon.summary_extra(self.log.summary()["mean_fps"]))
         self.summary = self.log.close(extra)

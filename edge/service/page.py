@@ -20,6 +20,7 @@ PAGE = """<!doctype html>
    · up <span id="uptime">–</span> s</div>
   <h3>latency (ms, last frames)</h3><table id="latency"></table>
   <h3>faces</h3><table id="faces"></table>
+  <h3>detections by class</h3><table id="classes"></table>
   <h3>counters</h3><table id="counters"></table>
   <div id="telemetry-box" hidden><h3>telemetry</h3><table id="telemetry"></table></div>
   <div id="error"></div>
@@ -66,6 +67,7 @@ async function poll() {
     document.getElementById("info").textContent = Object.values(s.info || {}).join(" · ");
     rows("latency", s.latency_ms, v => (v.p50 === undefined ? "–" : v.p50.toFixed(2) + " (p90 " + v.p90.toFixed(2) + ")"));
     rows("faces", s.faces, String);
+    rows("classes", s.classes, String);
     rows("counters", s.counters, String);
     rows("telemetry", s.telemetry, num);
     document.getElementById("telemetry-box").hidden = !Object.keys(s.telemetry || {}).length;  // no jtop: none

@@ -108,6 +108,15 @@ def frame_facts(record: Mapping[str, Any]) -> Tuple[Dict[str, float], List[str]]
     return {str(k): float(v) for k, v in stages.items() if isinstance(v, (int, float))}, labels
 
 
+def detected_classes(record: Mapping[str, Any]) -> List[str]:
+    """The detector class of each box of an ``edge run`` frame record: its ``classes`` (an object detector),
+    else "face" for each of its ``faces``."""
+    if isinstance(record.get("classes"), list):
+        return [str(c) for c in record["classes"]]
+    n = record.get("faces")
+    return ["face"] * n if isinstance(n, int) and not isinstance(n, bool) else []
+
+
 class LiveState:
     """What the run loop shares with the server: the latest JPEG, recent timings, counters, telemetry.
 
@@ -127,6 +136,7 @@ class LiveState:
         self._window = window
         self._fps = FpsMeter(window=2.0, clock=clock)
         self._faces = {}  # type: Dict[str, int]
+        self._classes = {}  # type: Dict[str, int]
         self._counts = dict((c, 0) for c in COUNTERS)
         self._telemetry = {}  # type: Dict[str, Any]
         self._started = clock()
@@ -140,6 +150,8 @@ class LiveState:
         self._m_stage = prom.Histogram("edge_stage_latency_seconds", "Time per pipeline stage per frame.",
                                        ["stage"], buckets=LATENCY_BUCKETS, registry=r)
         self._m_faces = prom.Counter("edge_faces", "Faces seen, by predicted class.", ["class"], registry=r)
+        self._m_detections = prom.Counter("edge_detections", "Boxes detected, by detector class.", ["class"],
+                                          registry=r)
         self._m_counts = {c: prom.Counter("edge_" + c, "Count of " + c.replace("_", " ") + ".", registry=r)
                           for c in COUNTERS}
         prom.Gauge("edge_fps", "Frames per second over the last 2 s.", registry=r).set_function(self.fps)
@@ -163,6 +175,7 @@ class LiveState:
         facts = frame_facts(rec)
         stages = dict(stages_ms) if stages_ms is not None else facts[0]
         labels = list(labels) if labels is not None else facts[1]
+        classes = detected_classes(rec)
         now = self._clock()
         with self._cond:
             self._seq += 1
@@ -175,6 +188,8 @@ class LiveState:
                 self._recent.setdefault(stage, deque(maxlen=self._window)).append(ms)
             for lab in labels:
                 self._faces[lab] = self._faces.get(lab, 0) + 1
+            for name in classes:
+                self._classes[name] = self._classes.get(name, 0) + 1
             self._last_frame_unix = time.time()
             self._cond.notify_all()
         self._m_frames.inc()
@@ -182,6 +197,8 @@ class LiveState:
             self._m_stage.labels(stage).observe(ms / 1000.0)
         for lab in labels:
             self._m_faces.labels(lab).inc()
+        for name in classes:
+            self._m_detections.labels(name).inc()
         self._m_last.set(self._last_frame_unix)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -234,6 +251,7 @@ class LiveState:
             recent = {k: list(v) for k, v in self._recent.items()}
             out = {"frames": self._seq, "fps": round(self._fps_locked(), 2),
                    "uptime_s": round(self._clock() - self._started, 1), "faces": dict(self._faces),
+                   "classes": dict(self._classes),
                    "counters": dict(self._counts), "telemetry": self._telemetry, "last": self._record,
                    "last_frame_unix": self._last_frame_unix, "info": self.info,
                    "stream_frames_sent": self.stream_frames_sent}

@@ -16,6 +16,11 @@ profile is tuned for one frame plus its 3x2 tiles (opt 7, max 16). A detector wh
 and width are dynamic (``["N", 3, "H", "W"]``: one pass over the whole resized frame, then square
 second-pass crops) gets a profile over height and width too (``spatial_profile``).
 
+An object detector ONNX (an Ultralytics export: ``metadata_props`` ``names``, ``imgsz``, ``stride``, ``task``;
+or none, its outputs rank 3) builds FP16 by default, one frame per call at its input size; its sidecar carries
+its ObjectDetectorMeta (``"objects"``). What an ONNX is, and TensorRT 8.0–8.2's limits (named before any
+build): ``edge.backends.tensorrt.onnx_model``.
+
 This module must stay Python-3.6 compatible (checked by ``vermin`` in CI).
 """
 import os
@@ -28,7 +33,8 @@ from edge.backends.tensorrt.sidecar import (build_fingerprint, check_engine, fin
                                             write_sidecar)
 from edge.errors import EdgeError, HardwareError, InputError, UsageError, require, require_tensorrt
 from edge.files import sha256_file, write_atomic
-from edge.meta import DETECTOR_KEY, ONNX_KEY, ModelMeta, detector_model_meta
+from edge.meta import DETECTOR_KEY, OBJECTS_KEY, ONNX_KEY, ModelMeta, ObjectDetectorMeta, detector_model_meta
+from edge.backends.tensorrt.onnx_model import check_limits
 from edge.backends.tensorrt.profile import engine_plan, hw_text
 
 MiB = 1 << 20
@@ -249,19 +255,20 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
                  timing_cache: Optional[str] = None, log_level: str = "warning", force: bool = False,
                  calib_sha: str = "", onnx_is_qdq: bool = False, calib_batch: int = 8, echo=print,
                  detector_record: Optional[str] = None, opt_input: Optional[Tuple[int, int]] = None,
-                 max_input: Optional[Tuple[int, int]] = None) -> Dict:
+                 max_input: Optional[Tuple[int, int]] = None, objects: Optional[ObjectDetectorMeta] = None) -> Dict:
     """ONNX → plain TensorRT plan + JSON sidecar; reuses a matching engine unless ``force``.
 
     ``calib_batches``: a callable taking a batch size and returning an iterable of float32 NCHW batches of
     that many images for INT8 calibration (only called when no calibration cache exists); the size is
     ``calib_batch``, or the ONNX's static batch where it has one. ``detector_record``:
-    the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar. ``opt_batch``/``max_batch``:
+    the ``edge.detector`` JSON of a detector ONNX, kept in the sidecar; ``objects``: an object detector's record
+    (``engine_objects``), kept in the sidecar as ``"objects"``. ``opt_batch``/``max_batch``:
     the profile's batch (None: ``default_opt_batch``/``default_max_batch``); ``opt_input``/``max_input``:
     its (height, width) for a detector whose input height/width are dynamic (``spatial_profile``).
     The engine is reused when its sidecar fingerprint (``build_fingerprint``) matches; a rebuild names
     every key that changed. Returns a report dict.
     """
-    from edge.backends.tensorrt.onnx_props import check_float_inputs, onnx_inputs
+    from edge.backends.tensorrt.onnx_props import check_float_inputs, onnx_graph
 
     trt = require_tensorrt()
     require("pycuda.driver", "pycuda", "TensorRT engines")
@@ -273,6 +280,12 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
         raise HardwareError("no CUDA GPU available for TensorRT ({})".format(str(e).splitlines()[0][:200]))
     version, gpu, cc, total = device_caps()
     plan = api_plan(version)
+    try:  # the input as the ONNX declares it: the profile is decided (and a reuse too) before TensorRT parses
+        graph = onnx_graph(onnx_path)
+    except InputError:
+        graph = None  # TensorRT's parser names what is wrong with it below
+    if graph is not None:
+        check_limits(graph, version, onnx_path)
     logger = _logger(trt, log_level)
     builder = trt.Builder(logger)
     choice = choose_precision(precision, bool(getattr(builder, "platform_has_fast_fp16", True)),
@@ -286,14 +299,13 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
 
     def planned(name, in_shape):
         p = engine_plan(in_shape, meta, onnx_path, name, detector_record, opt_batch, max_batch, opt_input,
-                        max_input, calib_batch if choice.calibrate else None)
-        return p, build_fingerprint(version, gpu, cc, choice.name, onnx_sha, p, ws, meta, calib_sha)
+                        max_input, calib_batch if choice.calibrate else None, objects)
+        return p, build_fingerprint(version, gpu, cc, choice.name, onnx_sha, p, ws, meta, calib_sha,
+                                    objects.to_dict() if objects is not None else None)
 
     check_float_inputs(onnx_path)  # an int64 image input is one clear line, not a TensorRT build error
-    try:  # the input as the ONNX declares it: the profile is decided (and a reuse too) before TensorRT parses
-        inputs = onnx_inputs(onnx_path)
-    except InputError:
-        inputs = []  # TensorRT's parser names what is wrong with it below
+    inputs = [(name, shape) for name, shape, _ in graph.inputs] if graph is not None else []
+    kind = "detector" if detector_record or objects is not None else "classifier"
     plan_, current = planned(*inputs[0]) if inputs else (None, None)
     stored = _stored_fingerprint(path)
     action, reasons = (engine_action(stored, current, force) if current is not None else
@@ -301,8 +313,7 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
     if action == "reuse":
         echo("engine {} is up to date (same TensorRT, GPU, precision, ONNX, profile, calibration, workspace and "
              "metadata): reusing it".format(path))
-        return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
-                "kind": "detector" if detector_record else "classifier"}
+        return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes, "kind": kind}
     if action == "rebuild":
         echo("rebuilding {}: {}".format(path, "; ".join(reasons)))
 
@@ -373,11 +384,12 @@ def build_engine(onnx_path: str, meta, precision: str = "auto", calib_batches=No
                        "notes": choice.notes}}
     if detector_record:
         extra["detector"] = detector_record
+    if objects is not None:
+        extra[OBJECTS_KEY] = objects.to_dict()
     write_sidecar(path, meta, current, extra=extra)
     return {"engine": path, "action": action, "fingerprint": current, "notes": choice.notes,
             "profile": list(prof), "input_shapes": input_shapes, "seconds": seconds, "size": os.path.getsize(path),
-            "timing_cache": tc_path, "calibration_cache": cache_file, "api": plan.generation,
-            "kind": "detector" if detector_record else "classifier"}
+            "timing_cache": tc_path, "calibration_cache": cache_file, "api": plan.generation, "kind": kind}
 
 
 def _stored_fingerprint(path: str) -> Optional[Dict[str, str]]:

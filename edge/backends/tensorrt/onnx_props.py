@@ -2,17 +2,25 @@
 JetPack 4.6 has none): ``metadata_props`` and the graph's op types, straight from the protobuf wire
 format. Python 3.6 compatible, pure Python.
 
-ONNX field numbers (onnx.proto): ModelProto.graph = 7, ModelProto.metadata_props = 14;
-StringStringEntryProto.key = 1, .value = 2; GraphProto.node = 1, .initializer = 5, .input = 11;
-NodeProto.op_type = 4; TensorProto.name = 8; ValueInfoProto.name = 1, .type = 2; TypeProto.tensor_type = 1;
-TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1, .dim_param = 2.
+ONNX field numbers (onnx.proto): ModelProto.graph = 7, .opset_import = 8, .metadata_props = 14;
+OperatorSetIdProto.domain = 1, .version = 2; StringStringEntryProto.key = 1, .value = 2; GraphProto.node = 1,
+.initializer = 5, .input = 11, .output = 12; NodeProto.input = 1, .output = 2, .op_type = 4; TensorProto.name = 8;
+ValueInfoProto.name = 1, .type = 2; TypeProto.tensor_type = 1; TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1;
+Dimension.dim_value = 1, .dim_param = 2.
 """
+from collections import namedtuple
 from typing import Dict, Iterator, List, Set, Tuple
 
 from edge.errors import InputError
 
-_MODEL_GRAPH, _MODEL_PROPS = 7, 14
-_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _NODE_OP_TYPE, _TENSOR_NAME = 1, 5, 11, 4, 8
+_MODEL_GRAPH, _MODEL_OPSET, _MODEL_PROPS = 7, 8, 14
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT = 1, 5, 11, 12
+_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _TENSOR_NAME = 1, 2, 4, 8
+
+# what the engine builder checks before TensorRT parses: ``props`` (metadata_props), ``ops`` (op types of the
+# main graph), ``inputs``/``outputs`` [(name, shape, element type number)], ``opset`` (the default domain's,
+# 0 when the file names none) and ``dynamic_topk`` (TopK nodes whose K is computed in the graph, not a constant)
+OnnxGraph = namedtuple("OnnxGraph", "props ops inputs outputs opset dynamic_topk")
 
 
 def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
@@ -54,8 +62,8 @@ def fields(buf: bytes) -> Iterator[Tuple[int, int, object]]:
 
 def read_onnx(path: str) -> Tuple[Dict[str, str], Set[str]]:
     """(metadata_props, op types in the main graph) of an ONNX file; a non-ONNX file is an InputError."""
-    props, ops, _ = _parse(path)
-    return props, ops
+    graph = onnx_graph(path)
+    return graph.props, graph.ops
 
 
 # TensorProto.DataType numbers → names (onnx.proto), for messages about an input's element type
@@ -66,12 +74,12 @@ ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "
 def onnx_inputs(path: str) -> List[Tuple[str, Tuple[int, ...]]]:
     """[(name, shape)] of the main graph's inputs (initializers excluded), -1 for a symbolic or unknown
     dimension, as TensorRT's ONNX parser reports them."""
-    return [(name, shape) for name, shape, _ in _parse(path)[2]]
+    return [(name, shape) for name, shape, _ in onnx_graph(path).inputs]
 
 
 def onnx_input_types(path: str) -> Dict[str, str]:
     """{input name: element type} ("float32", "int64", ...; "unknown" where the file does not say)."""
-    return {name: ELEM_TYPES.get(t, "unknown") for name, _, t in _parse(path)[2]}
+    return {name: ELEM_TYPES.get(t, "unknown") for name, _, t in onnx_graph(path).inputs}
 
 
 def check_float_inputs(path: str) -> None:
@@ -103,25 +111,49 @@ def _value_shape(value_info: bytes) -> Tuple[str, Tuple[int, ...], int]:
     return name, tuple(dims), elem
 
 
-def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[int, ...], int]]]:
+def _opset(entry: bytes) -> Tuple[str, int]:
+    domain, version = "", 0
+    for n, w, v in fields(entry):
+        if n == 1 and w == 2:
+            domain = v.decode("utf-8")
+        elif n == 2 and w == 0:
+            version = v
+    return domain, version
+
+
+def onnx_graph(path: str) -> OnnxGraph:
+    """The facts ``OnnxGraph`` names, of an ONNX file; a non-ONNX file is an InputError."""
     try:
         with open(path, "rb") as f:
             buf = f.read()
         props = {}  # type: Dict[str, str]
         ops = set()  # type: Set[str]
-        inputs, weights = [], set()  # type: List[Tuple[str, Tuple[int, ...], int]], Set[str]
+        inputs, outputs, weights = [], [], set()  # type: List[Tuple[str, Tuple[int, ...], int]], List, Set[str]
+        constants, topk_k, opset = set(), [], 0  # type: Set[str], List[str], int
         seen_graph = False
         for number, wire, value in fields(buf):
             if number == _MODEL_PROPS and wire == 2:
                 entry = {n: v for n, w, v in fields(value) if w == 2}
                 props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
+            elif number == _MODEL_OPSET and wire == 2:
+                domain, version = _opset(value)
+                if domain in ("", "ai.onnx"):
+                    opset = max(opset, version)
             elif number == _MODEL_GRAPH and wire == 2:
                 seen_graph = True
                 for n, w, item in fields(value):
                     if n == _GRAPH_NODE and w == 2:
-                        ops.update(v.decode("utf-8") for k, kw, v in fields(item) if k == _NODE_OP_TYPE and kw == 2)
+                        node = [(k, v) for k, kw, v in fields(item) if kw == 2]
+                        op = next((v.decode("utf-8") for k, v in node if k == _NODE_OP_TYPE), "")
+                        ops.add(op)
+                        if op == "Constant":
+                            constants.update(v.decode("utf-8") for k, v in node if k == _NODE_OUTPUT)
+                        elif op == "TopK":
+                            topk_k.extend([v.decode("utf-8") for k, v in node if k == _NODE_INPUT][1:2])
                     elif n == _GRAPH_INPUT and w == 2:
                         inputs.append(_value_shape(item))
+                    elif n == _GRAPH_OUTPUT and w == 2:
+                        outputs.append(_value_shape(item))
                     elif n == _GRAPH_INITIALIZER and w == 2:
                         weights.update(v.decode("utf-8") for k, kw, v in fields(item) if k == _TENSOR_NAME and kw == 2)
     except (ValueError, UnicodeDecodeError, IndexError, TypeError) as e:
@@ -129,4 +161,5 @@ def _parse(path: str) -> Tuple[Dict[str, str], Set[str], List[Tuple[str, Tuple[i
             path, e)) from None
     if not seen_graph:
         raise InputError("expected an ONNX model at '{}', found no graph in it".format(path))
-    return props, ops, [i for i in inputs if i[0] not in weights]
+    dynamic_topk = sum(1 for k in topk_k if k not in weights and k not in constants)
+    return OnnxGraph(props, ops, [i for i in inputs if i[0] not in weights], outputs, opset, dynamic_topk)

@@ -45,6 +45,9 @@ FRAME_OPT_INPUT = (288, 512)  # 1280x720 at scale 0.4 → 512x288 (BlazeFace's d
 FRAME_MAX_INPUT = (448, 768)  # 1920x1080 at scale 0.4 → 768x432 → padded to 768x448
 FRAME_OPT_BATCH = 1  # one frame pass per call
 FRAME_MAX_BATCH = 8  # the second pass: up to 8 square crops
+# An object detector (an Ultralytics export) runs once per frame, letterboxed to its input size (``imgsz``):
+# batch 1, and a dynamic height/width (``yolo export dynamic=True``) tuned and capped at that size.
+OBJECTS_MAX_BATCH = 1
 
 
 def default_opt_batch(detector: bool, opt: Optional[int] = None, frame: bool = False) -> int:
@@ -57,12 +60,12 @@ def default_opt_batch(detector: bool, opt: Optional[int] = None, frame: bool = F
     return DETECTOR_OPT_BATCH if detector else CLASSIFIER_OPT_BATCH
 
 
-def default_max_batch(max_batch: Optional[int] = None, frame: bool = False) -> int:
-    """The profile's max batch: as given, else 8 for a detector with dynamic height/width (its second-pass
-    crops; activation memory grows with it), 16 otherwise."""
+def default_max_batch(max_batch: Optional[int] = None, frame: bool = False, objects: bool = False) -> int:
+    """The profile's max batch: as given, else 1 for an object detector (one frame per call), 8 for a detector
+    with dynamic height/width (its second-pass crops; activation memory grows with it), 16 otherwise."""
     if max_batch is not None:
         return int(max_batch)
-    return FRAME_MAX_BATCH if frame else MAX_BATCH
+    return OBJECTS_MAX_BATCH if objects else FRAME_MAX_BATCH if frame else MAX_BATCH
 
 
 def input_multiple(record: Optional[str]) -> int:
@@ -141,24 +144,36 @@ def shape_text(shape: Sequence[int]) -> str:
 def engine_plan(in_shape: Sequence, meta, source: str, name: str, detector_record: Optional[str] = None,
                 opt_batch: Optional[int] = None, max_batch: Optional[int] = None,
                 opt_input: Optional[Tuple[int, int]] = None, max_input: Optional[Tuple[int, int]] = None,
-                calib_batch: Optional[int] = None) -> EnginePlan:
+                calib_batch: Optional[int] = None, objects=None) -> EnginePlan:
     """The optimization profile (batch, and (min, opt, max) input shapes) of a network whose input has
     ``in_shape`` (-1: dynamic), and with ``calib_batch`` the INT8 calibration profile's one shape: a static
-    batch is the network's own (TensorRT refuses any other), a dynamic one ``calib_batch``."""
+    batch is the network's own (TensorRT refuses any other), a dynamic one ``calib_batch``. ``objects``: an
+    object detector's record (ObjectDetectorMeta): one frame per call at its ``input_size``, a dynamic
+    height/width ranging up to it (``opt_input``/``max_input`` widen it, multiples of its ``stride``)."""
     in_shape = tuple(in_shape)
     frame = has_dynamic_hw(in_shape)  # a detector that takes whole frames of any size as well as square crops
-    if frame and not detector_record:
+    multiple = input_multiple(detector_record)
+    if objects is not None:
+        size = tuple(int(v) for v in objects.input_size)
+        if not frame and tuple(in_shape[2:4]) != size:
+            raise InputError("'{}' takes input {} of shape {}, but its metadata gives input size {}: export it "
+                             "again, or leave out --input-size".format(source, name, list(in_shape), hw_text(size)))
+        if frame:
+            opt_input = tuple(opt_input or size)
+            max_input = tuple(max_input or (max(a, b) for a, b in zip(opt_input, size)))
+        multiple = int(objects.stride or 0)
+    elif frame and not detector_record:
         raise InputError("'{}' takes input {} of shape {} with a dynamic height/width; a classifier engine runs at "
                          "its fixed input size: export the ONNX with a fixed height and width".format(
                              source, name, list(in_shape)))
     if (opt_input or max_input) and not frame:
         raise UsageError("--opt-input/--max-input set the height/width range of a detector whose ONNX input has a "
                          "dynamic height/width; '{}' takes {}".format(source, list(in_shape)))
-    prof = batch_profile(in_shape[0], default_opt_batch(bool(detector_record), opt_batch, frame),
-                         default_max_batch(max_batch, frame))
+    one_frame = objects is not None
+    prof = batch_profile(in_shape[0], default_opt_batch(bool(detector_record), opt_batch, frame or one_frame),
+                         default_max_batch(max_batch, frame, one_frame))
     if frame:
-        shapes = tuple(spatial_profile(in_shape, prof, meta.input_size, opt_input, max_input,
-                                       input_multiple(detector_record)))
+        shapes = tuple(spatial_profile(in_shape, prof, meta.input_size, opt_input, max_input, multiple))
     else:
         shapes = profile_shapes(prof, in_shape[1:])
     cal = None

@@ -14,10 +14,10 @@ one CUDA stream. Dynamic-batch engines get the input shape set per call and batc
 profile's maximum are split; static-batch engines split and zero-pad. ``infer`` returns the first
 output (a classifier's logits); ``run`` every output (a detector's regressors and scores), each
 copied back from the device. A detector engine (``kind="detector"``) carries its ``edge.detector``
-record in the sidecar (``"detector"``); its input height/width may be dynamic (a whole-frame pass
-plus square second-pass crops through one engine): ``input_hw_range`` then comes from the
-optimization profile, buffers are sized for the profile's max shape, and every call sets the full
-input shape and reads each output's shape back from the execution context
+record in the sidecar (``"detector"``; an object detector: its ObjectDetectorMeta as ``"objects"``); its
+input height/width may be dynamic (a whole-frame pass plus square second-pass crops through one engine):
+``input_hw_range`` then comes from the optimization profile, buffers are sized for the profile's max shape,
+and every call sets the full input shape and reads each output's shape back from the execution context
 (``get_binding_shape``/``get_tensor_shape``). TensorRT's own log lines go to the Python logger
 ``edge.tensorrt``. The bookkeeping (API dispatch, I/O specs, batch limits) is
 pure functions over engine objects so it is tested without a GPU.
@@ -32,7 +32,7 @@ from edge.backends.base import Backend, MetaOverrides, run_planned, run_planned_
 from edge.backends.tensorrt.profile import has_dynamic_hw
 from edge.backends.tensorrt.sidecar import check_engine, device_fingerprint, read_sidecar
 from edge.errors import HardwareError, InputError, require, require_tensorrt
-from edge.meta import ModelMeta, detector_model_meta
+from edge.meta import OBJECTS_KEY, ModelMeta, ObjectDetectorMeta, detector_model_meta
 
 log = logging.getLogger("edge.tensorrt")
 
@@ -149,13 +149,16 @@ def volume(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def detector_record(sidecar: Dict, path: str) -> str:
-    """The ``edge.detector`` JSON a detector engine's sidecar carries (``edge export --engine`` writes it)."""
-    record = sidecar.get("detector")
+def detector_record(sidecar: Dict, path: str) -> Tuple[Optional[str], Optional[ObjectDetectorMeta]]:
+    """What a detector engine's sidecar carries (``edge export --engine`` writes it): (the ``edge.detector``
+    JSON of an SSD face detector, None) or (None, an object detector's record: ``"objects"``)."""
+    record, objects = sidecar.get("detector"), sidecar.get(OBJECTS_KEY)
+    if objects:
+        return None, ObjectDetectorMeta.from_dict(objects, "engine '{}' sidecar".format(path))
     if not record:
-        raise InputError("engine '{}': expected a detector record ('detector' in its sidecar, written by `edge "
-                         "export DETECTOR.onnx --engine`), found a classifier engine".format(path))
-    return record if isinstance(record, str) else json.dumps(record, sort_keys=True)
+        raise InputError("engine '{}': expected a detector record ('detector' or '{}' in its sidecar, written by "
+                         "`edge export DETECTOR.onnx --engine`), found a classifier engine".format(path, OBJECTS_KEY))
+    return (record if isinstance(record, str) else json.dumps(record, sort_keys=True)), None
 
 
 def batch_limits(spec: IOSpec, profile: Optional[Tuple[Tuple[int, ...], ...]]) -> Tuple[Optional[int], int, int]:
@@ -199,8 +202,8 @@ class TensorRTBackend(Backend):
         meta, fingerprint, sidecar = read_sidecar(path)
         detector = options.get("kind") == "detector"
         if detector:
-            record = detector_record(sidecar, path)
-            meta = detector_model_meta(record, "'{}'".format(path))
+            record, objects = detector_record(sidecar, path)
+            meta = objects.model_meta() if objects else detector_model_meta(record, "'{}'".format(path))
         else:
             meta = (overrides or MetaOverrides()).apply(meta, "'{}'".format(path))
         trt = require_tensorrt()
@@ -213,7 +216,7 @@ class TensorRTBackend(Backend):
         check_engine(path, fingerprint, current)
         self = cls(meta, path, precision=fingerprint.get("precision") or "fp32", device="cuda")
         if detector:
-            self.kind, self.detector_record = "detector", record
+            self.kind, self.detector_record, self.objects = "detector", record, objects
         try:
             self._open(trt, cuda, gpu)
             warm = np.zeros((self._warm_batch, meta.channels) + tuple(meta.input_size), np.float32)

@@ -38,9 +38,10 @@ def make_fingerprint(tensorrt: str, gpu: str, compute_capability: str, precision
 
 
 def build_fingerprint(version: str, gpu: str, cc: str, precision: str, onnx_sha: str, plan,
-                      workspace: int, meta, calib_sha: str = "") -> Dict[str, str]:
+                      workspace: int, meta, calib_sha: str = "", objects: Optional[Dict] = None) -> Dict[str, str]:
     """Everything that shapes the engine (``plan``: its ``profile.EnginePlan``; ``workspace`` in bytes): device,
-    precision, ONNX, profile, calibration (``calib_sha``: the image set's), workspace and metadata."""
+    precision, ONNX, profile, calibration (``calib_sha``: the image set's), workspace and metadata (``meta``,
+    and an object detector's record ``objects`` as its dict)."""
     import hashlib
 
     from edge.backends.tensorrt.profile import shape_text
@@ -52,7 +53,9 @@ def build_fingerprint(version: str, gpu: str, cc: str, precision: str, onnx_sha:
         version, gpu, cc, precision, onnx_sha,
         profile=" ".join("{} {}".format(k, shape_text(v)) for k, v in zip(("min", "opt", "max"), plan.shapes)),
         calibration=calibration, workspace_mib=str(workspace >> 20),
-        meta_sha256=hashlib.sha256(json.dumps(meta.to_dict(), sort_keys=True).encode("utf-8")).hexdigest())
+        meta_sha256=hashlib.sha256(json.dumps(meta.to_dict() if objects is None else {"meta": meta.to_dict(),
+                                                                                      "objects": objects},
+                                              sort_keys=True).encode("utf-8")).hexdigest())
 
 
 def fingerprint_mismatches(stored: Dict[str, str], current: Dict[str, str]) -> List[str]:
