@@ -15,10 +15,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(
   python3-venv python3-dev gcc pkg-config
   chromium systemd prometheus
+  # mosquitto: the MQTT tests' broker (tests/test_mqtt.py starts its own on a free port; no service needed),
+  # openssl: their TLS certificates
+  mosquitto openssl
   # edge run: GStreamer (videotestsrc, decodebin, v4l2src, jpegdec, libav decoders, gst-launch-1.0) and
   # the introspection data + headers PyGObject builds against; libcairo2-dev for its pycairo dependency.
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 libgirepository1.0-dev libcairo2-dev
+  # [record] event clips as H.264 MP4: x264enc (ugly), h264parse and openh264enc (bad)
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

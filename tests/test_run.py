@@ -10,6 +10,7 @@ import pytest
 from edge.detectors.base import Detections
 from edge.errors import HardwareError, UsageError
 from edge.run.config import RunConfig
+from edge.run.people import PeopleOptions
 from edge.run.loop import crop_faces, run
 from edge.run.results import Faces
 from edge.run.sinks import Sink
@@ -46,7 +47,7 @@ def run_on(video, model, tmp_path, calls=None, **kw):
 def test_whole_pipeline_on_real_faces(face_video, seeded_onnx, tmp_path, monkeypatch):
     path, truth = face_video
     calls = count_infer(monkeypatch)
-    summary, frames, rows = run_on(path, seeded_onnx, tmp_path, calls)
+    summary, frames, rows = run_on(path, seeded_onnx, tmp_path, calls, people=PeopleOptions(enabled=False))
     n = len(truth["frames"])
     assert summary["frames"] == n and summary["stopped"] == "end of stream"
     per_frame = np.diff([0] + [f[3] for f in frames])

@@ -50,3 +50,28 @@ def test_detect_every_keeps_boxes_on_moving_faces(face_video, every):
             moved.append(abs(f["box"][1] - start[1]) + abs(f["box"][0] - start[0]))
     assert max(moved) > 15, "the faces should move between detections for this test to mean something"
     assert min(ious) >= 0.5, "tracked boxes drifted off the face: IoU {:.2f}".format(min(ious))
+
+
+def crossing(frames=30, hidden=()):
+    """Two 60-px boxes crossing paths head-on at 8 px/frame; frames in ``hidden``: only the front one found."""
+    for i in range(frames):
+        a = [10 + 8 * i, 100, 70 + 8 * i, 160]            # left → right
+        b = [250 - 8 * i, 104, 310 - 8 * i, 164]          # right → left, a little lower
+        yield i, ([a] if i in hidden else [a, b]), (a, b)
+
+
+@pytest.mark.parametrize("hidden", [(), (14, 15, 16)])
+def test_two_people_crossing_keep_their_ids(hidden):
+    """Without the constant-velocity prediction the boxes swap ids as they pass (nearest box wins), and a
+    hidden box is lost to a new id."""
+    img = np.zeros((300, 400, 3), np.uint8)
+    t = BoxTracker(max_missed=5, flow=False)
+    first = None
+    for i, det, (a, b) in crossing(hidden=hidden):
+        boxes, ids = t.update(img, det)
+        found = [ids[k] for k, m in enumerate(t.missed) if m == 0]
+        first = first or found
+        assert found[0] == first[0], "frame {}: box A changed id {} → {}".format(i, first[0], found[0])
+        if len(found) > 1:
+            assert found[1] == first[1], "frame {}: box B changed id {} → {}".format(i, first[1], found[1])
+    assert sorted(set(ids)) == [0, 1]

@@ -25,9 +25,11 @@ def run(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", help="Read the settings from this TOML/YAML file "
                                                                "(keys = the flags' long names with _ for -; "
-                                                               "[haar], [blazeface], [objects], [serve] and "
-                                                               "[reconnect] sections); flags given on the command line "
-                                                               "override it. `edge config show` prints every key."),
+                                                               "[haar], [blazeface], [objects], [people], "
+                                                               "[mqtt], [webhook], [event_queue], [record], "
+                                                               "[serve] and [reconnect] sections); flags given on "
+                                                               "the command line override it. `edge config show` "
+                                                               "prints every key."),
     camera: str = flag("source"),
     model: str = flag("model"),
     backend: str = flag("backend"),
@@ -79,6 +81,36 @@ def run(
     reconnect_max_delay: float = flag("reconnect.max_delay"),
     reconnect_jitter: float = flag("reconnect.jitter"),
     reconnect_attempts: int = flag("reconnect.attempts"),
+    record_dir: str = flag("record.dir"),
+    record_events: str = flag("record.events"),
+    record_pre: float = flag("record.pre"),
+    record_post: float = flag("record.post"),
+    record_max_gb: float = flag("record.max_gb"),
+    record_max_days: float = flag("record.max_days"),
+    record_min_free_gb: float = flag("record.min_free_gb"),
+    record_fps: int = flag("record.fps"),
+    people: bool = flag("people.enabled"),
+    people_min_frames: int = flag("people.min_frames"),
+    people_max_missing: int = flag("people.max_missing"),
+    reclassify_every: int = flag("people.reclassify_every"),
+    people_stats_every: float = flag("people.stats_every"),
+    device_id: str = flag("people.device_id"),
+    camera_name: str = flag("people.camera"),
+    mqtt: str = flag("mqtt.url"),
+    mqtt_user: str = flag("mqtt.username"),
+    mqtt_password: str = flag("mqtt.password"),
+    mqtt_ca: str = flag("mqtt.ca"),
+    mqtt_cert: str = flag("mqtt.cert"),
+    mqtt_key: str = flag("mqtt.key"),
+    mqtt_discovery: bool = flag("mqtt.discovery"),
+    mqtt_commands_per_s: float = flag("mqtt.commands_per_s"),
+    webhook: str = flag("webhook.url"),
+    webhook_token: str = flag("webhook.token"),
+    webhook_timeout: float = flag("webhook.timeout"),
+    webhook_max_delay: float = flag("webhook.max_delay"),
+    event_queue: str = flag("event_queue.folder"),
+    event_queue_max: int = flag("event_queue.max_events"),
+    event_queue_max_mb: float = flag("event_queue.max_mb"),
     print_pipeline: bool = typer.Option(False, "--print-pipeline", help="Print the capture pipeline for the "
                                                                         "source and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

@@ -14,6 +14,11 @@ from edge.detectors.blazeface import BlazeFaceOptions
 from edge.detectors.haar import HaarOptions
 from edge.detectors.yolo import YoloOptions
 from edge.errors import InputError
+from edge.events.clips import RecordOptions
+from edge.events.mqtt import MqttOptions
+from edge.events.queue import QueueOptions
+from edge.events.webhook import WebhookOptions
+from edge.run.people import PeopleOptions
 from edge.service.serve import ServeConfig
 from edge.sources.backoff import BackoffConfig
 from edge.zoo import MASK_MODEL as DEFAULT_MODEL
@@ -86,6 +91,11 @@ class RunConfig:
                                                             "jetson-stats; 0: off).")
     serve: ServeConfig = field(default_factory=ServeConfig)
     reconnect: BackoffConfig = field(default_factory=BackoffConfig)
+    record: RecordOptions = field(default_factory=RecordOptions)
+    people: PeopleOptions = field(default_factory=PeopleOptions)
+    mqtt: MqttOptions = field(default_factory=MqttOptions)
+    webhook: WebhookOptions = field(default_factory=WebhookOptions)
+    event_queue: QueueOptions = field(default_factory=QueueOptions)
 
     def __post_init__(self):
         self.labels = tuple(self.labels or ())

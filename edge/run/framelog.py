@@ -12,10 +12,11 @@ after ``boxes`` gives the detector's class of each box; ``labels`` and ``scores`
 top-1 where it ran (``--classify-classes``) and the detector's class and score elsewhere (``--model none``:
 everywhere). The summary counts the boxes per detector class (``"classes": {"person": 12, …}``).
 
-and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns. A frame whose faces the
-classifier could not label (the model returned NaN or inf) has empty ``labels`` and ``scores``; the summary
-counts those frames and faces (``unlabelled_frames``, ``unlabelled_faces``). Lines are strict JSON: a
-non-finite number is written as null (edge.jsonsafe).
+and at the end one ``{"summary": {...}}`` line with what ``summary()`` returns (with people counting, its
+``people`` key: edge.run.people's stats; every ``--people-stats-every`` seconds a ``{"people": {...}}`` line
+too). A frame whose faces the classifier could not label (the model returned NaN or inf) has empty ``labels``
+and ``scores``; the summary counts those frames and faces (``unlabelled_frames``, ``unlabelled_faces``).
+Lines are strict JSON: a non-finite number is written as null (edge.jsonsafe).
 """
 import time
 from collections import OrderedDict
@@ -55,6 +56,11 @@ def format_summary(s: Dict) -> str:
             s["unlabelled_frames"], s["unlabelled_faces"]))
     if set(s.get("classes") or ()) - set(FACE):
         lines.append("classes: " + ", ".join("{} {}".format(k, v) for k, v in s["classes"].items()))
+    if s.get("people"):
+        p = s["people"]
+        lines.append("people: {} ({} with a mask, {} without{})".format(
+            p["people"], p["with_mask"], p["without_mask"],
+            "" if p["compliance"] is None else "; compliance {:.0%}".format(p["compliance"])))
     if s.get("detector"):
         d = s["detector"]
         lines.append("detector {}: {}".format(d.get("detector"), ", ".join(
@@ -122,6 +128,11 @@ class FrameLog:
             self._last_echo = now
             self.echo("frame {}: {:.1f} FPS, {:.1f} ms/frame, {} faces, {} dropped".format(
                 record["frame"], record["fps"], record["ms"]["total"], record["faces"], record["dropped"]))
+
+    def note(self, line: Dict) -> None:
+        """A line that is no frame (the people statistics, ``{"people": {...}}``) into the log file."""
+        if self._fh:
+            self._write(line)
 
     def summary(self) -> Dict:
         seconds = (self._t_last - self._t0) if self.frames else 0.0

@@ -1,5 +1,7 @@
 """The ``edge run`` loop: source → detect faces or objects → classify (all faces, or the boxes of the
-``--classify-classes``, in one batch; none with ``--model none``) → draw → sinks → log.
+``--classify-classes``, in one batch; none with ``--model none``) → people (edge.run.people: one vote per
+track; then only new, due or changed faces are classified) → draw → sinks → log; person events go to every
+event sink (edge.events).
 
     summary = run(RunConfig(source="test://ball?frames=100", headless=True))
 
@@ -8,6 +10,7 @@ view; every sink (edge.run.sinks) is given (frame, faces, view); the daemon and 
 """
 import contextlib
 import os
+import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,13 +19,15 @@ from edge import sources
 from edge.backends import MetaOverrides, load_backend
 from edge.detectors import create_detector
 from edge.errors import UsageError
+from edge.events import make_event_sinks
 from edge.preprocess import preprocess, top1
 from edge.run.config import RunConfig
 from edge.run.framelog import FrameLog, frame_record
 from edge.run.overlay import banner_text, draw
+from edge.run.people import People
 from edge.run.results import FACE, Faces
 from edge.run.sinks import make_sinks
-from edge.run.track import BoxTracker
+from edge.run.track import BoxTracker, every_frame_tracker
 from edge.service.daemon import Daemon
 from edge.sources import EndOfStream, gst
 from edge.sources.backoff import RetryStopped
@@ -65,6 +70,10 @@ def find_faces(image: np.ndarray, index: int, detector, tracker: Optional[BoxTra
     names = class_names_of(detector)
     if tracker is None:
         return Faces.from_detections(detector.detect(image), class_names=names)
+    if every == 1:  # detections on every frame, ids from the tracker (its first rows: the detections, in order)
+        detections = detector.detect(image)
+        _, ids = tracker.update(image, detections.boxes)
+        return Faces.from_detections(detections, ids[:len(detections)], class_names=names)
     found = None
     if index % every == 0:
         detections = detector.detect(image)
@@ -136,7 +145,9 @@ class Loop:
         self.detector = parts.enter_context(contextlib.closing(
             create_detector(cfg.detector, **cfg.detector_options())))
         self.classify = check_classes(cfg.classify_classes, class_names_of(self.detector)) if self.backend else None
-        self.tracker = BoxTracker(scale=cfg.track_scale) if cfg.detect_every > 1 else None
+        self.people = People(cfg.people, camera=uri) if cfg.people.enabled else None
+        self.tracker = BoxTracker(scale=cfg.track_scale) if cfg.detect_every > 1 else (
+            every_frame_tracker(cfg.people.max_missing) if self.people else None)
         self.track_classes = {}  # type: Dict[int, int]
         self.noun = "face" if class_names_of(self.detector) == FACE else "detection"
         daemon.slow_start("opening the source")
@@ -144,6 +155,10 @@ class Loop:
             lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip, cfg.capture, cfg.threaded,
                                         cfg.loop), uri)))
         self.sinks = [parts.enter_context(sink) for sink in make_sinks(cfg, self.source.inner, self.echo)]
+        self.event_sinks = make_event_sinks(cfg, self.echo, frame_sinks=self.sinks)  # a frame sink first (clips)
+        for sink in self.event_sinks:
+            if sink not in self.sinks:  # those are closed as frame sinks
+                parts.enter_context(contextlib.closing(sink))
         self.draws = any(sink.needs_view for sink in self.sinks) or daemon.serving
         self.log = FrameLog(cfg.log, cfg.summary_every, self.echo, max_bytes=int(cfg.log_max_mb * 2 ** 20),
                             keep=cfg.log_keep)
@@ -153,23 +168,30 @@ class Loop:
         return self
 
     def step(self, frame, t: StageTimer) -> Tuple[Faces, Optional[np.ndarray]]:
-        """detect → crop → classify (one batched call for all faces) → draw: the frame's faces and view."""
+        """detect → crop → classify (one batched call for all faces; counting people: those that need it) →
+        people → draw: the frame's faces and view."""
         with t.stage("detect"):
             faces = find_faces(frame.image, frame.index, self.detector, self.tracker, self.cfg.detect_every,
                                self.track_classes)
         logits = None
         with t.stage("preprocess"):
-            chosen = chosen_rows(faces, self.classify)
-            crops, keep = crop_faces(frame.image, faces.boxes[chosen])
-            kept = ~chosen
-            kept[chosen] = keep
-            faces, chosen = faces[kept], chosen[kept]  # a dropped box takes its track id with it
-            batch = preprocess(crops, self.backend.meta) if self.backend else None
+            wanted = chosen_rows(faces, self.classify)
+            crops, keep = crop_faces(frame.image, faces.boxes[wanted])
+            kept = ~wanted
+            kept[wanted] = keep
+            if not kept.all():
+                faces, wanted = faces[kept], wanted[kept]  # a dropped box takes its track id with it
+            chosen = self.people.needs_classify(faces, wanted) if self.people else wanted
+            crops = [c for c, k in zip(crops, chosen[wanted]) if k]  # the crops of the chosen rows
+            run_model = self.backend is not None and (bool(crops) or not self.people)  # as before: every frame
+            batch = preprocess(crops, self.backend.meta) if run_model else None
         with t.stage("infer"):
-            if self.backend:
+            if batch is not None:
                 logits = self.backend.infer(batch)
         with t.stage("postprocess"):
             faces = classify(faces, chosen, logits, self.labels)
+            if self.people:
+                faces = self.people.update(faces, wanted, chosen, frame.image, frame.t_capture)
         self.fps.tick()
         with t.stage("output"):
             view = None
@@ -194,6 +216,7 @@ class Loop:
             with t.stage("output"):
                 if not all([sink.write(frame, faces, view) for sink in self.sinks]):
                     return daemon.stop_reason or "quit by the user"
+                self.send_events(frame.t_capture)
             line = frame_record(frame.index, frame.t_capture, t.times, faces, self.fps.fps, source.dropped,
                                 source.corrupt)
             daemon.frame(line, view, faces, source)
@@ -204,13 +227,39 @@ class Loop:
             return daemon.stop_reason or "--max-frames reached"
         return daemon.stop_reason or "end of stream"
 
+    def send_events(self, now: float, final: bool = False) -> None:
+        """People events to every event sink (and the live view's counters); the stats when due (``final``:
+        now) to the sinks and the log."""
+        if not self.people:
+            return
+        state = self.daemon.state
+        events = self.people.drain()
+        for event, jpeg in events:
+            if state is not None and event["type"] == "person" and event["phase"] == "confirmed":
+                state.count_person(event["label"])
+            for sink in self.event_sinks:
+                sink.publish(event, jpeg)
+        stats = self.people.stats.snapshot(now) if final else self.people.due_stats(now)
+        if stats is not None:
+            if not final:
+                self.log.note({"people": stats})
+            for sink in self.event_sinks:
+                sink.stats(stats)
+        if state is not None and (events or stats is not None):
+            state.set_people(stats or self.people.stats.snapshot(now))
+
     def finish(self) -> Dict:
         """STOPPING=1, then the summary: written as the log's last line, kept in ``self.summary``."""
         self.daemon.stopping()
+        if self.people:
+            self.people.finish()
+            self.send_events(time.time(), final=True)
         backend = self.backend.info() if self.backend else {"backend": "none"}
         extra = {"stopped": self.stopped, "source": self.source.describe(), "backend": backend,
                  "detector": self.detector.info(), "reconnects": self.source.reconnects}
         extra.update(self.daemon.summary_extra(self.log.summary()["mean_fps"]))
+        if self.people:
+            extra["people"] = self.people.stats.snapshot(time.time())
         self.summary = self.log.close(extra)
         return self.summary
 

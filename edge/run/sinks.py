@@ -57,7 +57,18 @@ def check_save_path(path: str) -> None:
 
 def make_sinks(cfg, source, echo=None) -> List[Sink]:
     """The sinks ``cfg`` asks for: ``--save`` a video or images, else a window unless ``--headless`` or no
-    display."""
+    display; and with ``[record] dir`` the clip recorder (``edge.events.clips``: an event sink too, which
+    ``edge.events.make_event_sinks`` takes from these)."""
+    sinks = _output_sinks(cfg, source, echo)
+    record = getattr(cfg, "record", None)  # a RunConfig has it; a stand-in cfg of a test may not
+    if record is not None and record.dir:
+        from edge.events.clips import ClipRecorder
+
+        sinks.append(ClipRecorder(record, warn=echo))
+    return sinks
+
+
+def _output_sinks(cfg, source, echo=None) -> List[Sink]:
     if cfg.save and cfg.save.lower().endswith(IMAGE_SUFFIXES):
         from edge.sources.reopening import source_kind
 

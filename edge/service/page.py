@@ -1,5 +1,5 @@
-"""The live-view page served at ``/``: the MJPEG stream plus numbers polled from ``status.json`` (the
-telemetry table only where there is telemetry: jtop on a Jetson)."""
+"""The live-view page served at ``/``: the MJPEG stream plus numbers polled from ``status.json`` (people
+counted; the telemetry table only where there is telemetry: jtop on a Jetson)."""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edge live view</title>
@@ -19,6 +19,7 @@ PAGE = """<!doctype html>
   <div><span class="big" id="fps">–</span> fps · frame <span id="frames">–</span>
    · up <span id="uptime">–</span> s</div>
   <h3>latency (ms, last frames)</h3><table id="latency"></table>
+  <h3>people</h3><table id="people"></table>
   <h3>faces</h3><table id="faces"></table>
   <h3>detections by class</h3><table id="classes"></table>
   <h3>counters</h3><table id="counters"></table>
@@ -39,6 +40,18 @@ function rows(id, obj, fmt) {
     r.insertCell().outerHTML = "<th></th>";
     r.cells[0].textContent = k;
     r.insertCell().textContent = fmt(v);
+  }
+}
+// people: since start, last minute, last hour (edge.run.people's stats)
+function peopleTable(p) {
+  const t = document.getElementById("people");
+  t.innerHTML = "<tr><th></th><th>total</th><th>minute</th><th>hour</th></tr>";
+  const pct = v => (v === null || v === undefined ? "–" : (100 * v).toFixed(0) + " %");
+  for (const [k, fmt] of [["people", String], ["with_mask", String], ["without_mask", String], ["compliance", pct]]) {
+    const r = t.insertRow();
+    r.insertCell().outerHTML = "<th></th>";
+    r.cells[0].textContent = k;
+    for (const w of [p, p.per_minute || {}, p.per_hour || {}]) r.insertCell().textContent = k in w ? fmt(w[k]) : "–";
   }
 }
 const num = v => (typeof v === "number" ? v.toFixed(2) : (typeof v === "object" ? JSON.stringify(v) : String(v)));
@@ -66,6 +79,7 @@ async function poll() {
     document.getElementById("uptime").textContent = s.uptime_s;
     document.getElementById("info").textContent = Object.values(s.info || {}).join(" · ");
     rows("latency", s.latency_ms, v => (v.p50 === undefined ? "–" : v.p50.toFixed(2) + " (p90 " + v.p90.toFixed(2) + ")"));
+    peopleTable(s.people || {});
     rows("faces", s.faces, String);
     rows("classes", s.classes, String);
     rows("counters", s.counters, String);

@@ -139,6 +139,7 @@ class LiveState:
         self._classes = {}  # type: Dict[str, int]
         self._counts = dict((c, 0) for c in COUNTERS)
         self._telemetry = {}  # type: Dict[str, Any]
+        self._people = {}  # type: Dict[str, Any]
         self._started = clock()
         self._last_frame_unix = None  # type: Optional[float]
         self._last_tick = None  # type: Optional[float]
@@ -152,6 +153,8 @@ class LiveState:
         self._m_faces = prom.Counter("edge_faces", "Faces seen, by predicted class.", ["class"], registry=r)
         self._m_detections = prom.Counter("edge_detections", "Boxes detected, by detector class.", ["class"],
                                           registry=r)
+        self._m_people = prom.Counter("edge_people", "People counted (confirmed tracks), by voted label.", ["label"],
+                                      registry=r)
         self._m_counts = {c: prom.Counter("edge_" + c, "Count of " + c.replace("_", " ") + ".", registry=r)
                           for c in COUNTERS}
         prom.Gauge("edge_fps", "Frames per second over the last 2 s.", registry=r).set_function(self.fps)
@@ -209,6 +212,15 @@ class LiveState:
             self._counts[name] += n
         self._m_counts[name].inc(n)
 
+    def count_person(self, label: str) -> None:
+        """One person confirmed with this label (edge_people_total{label=...})."""
+        self._m_people.labels(str(label)).inc()
+
+    def set_people(self, stats: Mapping[str, Any]) -> None:
+        """The people statistics (edge.run.people) for /status.json and the page."""
+        with self._cond:
+            self._people = dict(stats)
+
     def set_telemetry(self, telemetry: Mapping[str, Any]) -> None:
         """jtop readings: ``power_w`` {rail: W}, ``temperature_c`` {zone: °C}, ``gpu_load`` 0..1, others as-is."""
         with self._cond:
@@ -251,7 +263,7 @@ class LiveState:
             recent = {k: list(v) for k, v in self._recent.items()}
             out = {"frames": self._seq, "fps": round(self._fps_locked(), 2),
                    "uptime_s": round(self._clock() - self._started, 1), "faces": dict(self._faces),
-                   "classes": dict(self._classes),
+                   "classes": dict(self._classes), "people": dict(self._people),
                    "counters": dict(self._counts), "telemetry": self._telemetry, "last": self._record,
                    "last_frame_unix": self._last_frame_unix, "info": self.info,
                    "stream_frames_sent": self.stream_frames_sent}
