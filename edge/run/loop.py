@@ -25,6 +25,7 @@ from edge.run.config import RunConfig
 from edge.run.framelog import FrameLog, frame_record
 from edge.run.overlay import banner_text, draw
 from edge.run.people import People
+from edge.run.remote import Remote
 from edge.run.results import FACE, Faces
 from edge.run.sinks import make_sinks
 from edge.run.track import BoxTracker, every_frame_tracker
@@ -159,6 +160,7 @@ class Loop:
         for sink in self.event_sinks:
             if sink not in self.sinks:  # those are closed as frame sinks
                 parts.enter_context(contextlib.closing(sink))
+        self.remote = Remote(self.event_sinks, self.echo)  # MQTT commands: snapshot, pause/resume, reset, clips
         self.draws = any(sink.needs_view for sink in self.sinks) or daemon.serving
         self.log = FrameLog(cfg.log, cfg.summary_every, self.echo, max_bytes=int(cfg.log_max_mb * 2 ** 20),
                             keep=cfg.log_keep)
@@ -169,7 +171,9 @@ class Loop:
 
     def step(self, frame, t: StageTimer) -> Tuple[Faces, Optional[np.ndarray]]:
         """detect → crop → classify (one batched call for all faces; counting people: those that need it) →
-        people → draw: the frame's faces and view."""
+        people → draw: the frame's faces and view. Paused (a ``pause`` command): no faces, the frame as it is."""
+        if self.remote.paused:
+            return Faces.empty(), frame.image if self.draws else None
         with t.stage("detect"):
             faces = find_faces(frame.image, frame.index, self.detector, self.tracker, self.cfg.detect_every,
                                self.track_classes)
@@ -217,6 +221,7 @@ class Loop:
                 if not all([sink.write(frame, faces, view) for sink in self.sinks]):
                     return daemon.stop_reason or "quit by the user"
                 self.send_events(frame.t_capture)
+                self.remote.apply(frame.image if view is None else view, self.people, frame.t_capture)
             line = frame_record(frame.index, frame.t_capture, t.times, faces, self.fps.fps, source.dropped,
                                 source.corrupt)
             daemon.frame(line, view, faces, source)
