@@ -1,4 +1,5 @@
-"""TensorRT and pycuda doubles, shared by the TensorRT tests: the documented Python API of each TensorRT
+"""Test doubles: a fixed face detector for the run loop (``FixedDetector``, at the end), and the TensorRT and
+pycuda doubles shared by the TensorRT tests: the documented Python API of each TensorRT
 generation and nothing more, so a call from the other generation fails as it would on the device.
 
 * ``install(monkeypatch, version, gpu, cc)`` puts ``tensorrt``, ``pycuda``, ``pycuda.driver`` and
@@ -637,3 +638,24 @@ def install(monkeypatch, version, gpu, cc, total=4 * 2 ** 30, fast_fp16=True, fa
     for name, mod in pycuda_modules(gpu, cc, total, more_gpus, device.cuda_events).items():
         monkeypatch.setitem(sys.modules, name, mod)
     return device
+
+
+class FixedDetector:
+    """A face-detector double for the run loop: the same ``boxes`` (xyxy) and ``scores`` on every frame."""
+
+    name = "fixed"
+    class_names = ("face",)
+
+    def __init__(self, boxes, scores):
+        self.boxes, self.scores = np.asarray(boxes, np.float32), np.asarray(scores, np.float32)
+
+    def detect(self, image):
+        from edge.detectors.base import Detections
+
+        return Detections(self.boxes.copy(), self.scores.copy())
+
+    def info(self):
+        return {"detector": self.name}
+
+    def close(self):
+        pass

@@ -13,6 +13,7 @@ from edge.run.config import RunConfig
 from edge.run.framelog import FrameLog, frame_record
 from edge.run.loop import run
 from edge.run.results import Faces
+from fakes import FixedDetector
 
 pytest.importorskip("onnxruntime")
 
@@ -104,26 +105,9 @@ def test_export_refuses_it_before_writing(bad_models, tmp_path, cli, name, words
     assert not os.path.exists(out)
 
 
-class OneBox:
-    """A detector double: one 40×40 box on every frame."""
-
-    name = "one-box"
-
-    def detect(self, image):
-        from edge.detectors.base import Detections
-
-        return Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32))
-
-    def info(self):
-        return {"detector": self.name}
-
-    def close(self):
-        pass
-
-
 def test_nan_at_run_time_counts_the_frame_and_labels_nothing(bad_models, tmp_path, monkeypatch):
     """A model finite on the probe and NaN on real crops: frames counted, faces unlabelled, lines strict JSON."""
-    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: OneBox())
+    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: FixedDetector([[10, 10, 50, 50]], [0.9]))
     echoed, seen = [], []
     log = str(tmp_path / "frames.jsonl")
     summary = run(RunConfig(source="test://ball?frames=3", width=320, height=240, model=bad_models["late_nan"],

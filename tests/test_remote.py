@@ -3,26 +3,10 @@ import json
 
 import numpy as np
 
-from edge.detectors.base import Detections
 from edge.run.config import RunConfig
 from edge.run.loop import run
 from edge.run.remote import Remote
-
-
-class OneFace:
-    """A detector double: one 40x40 face on every frame."""
-
-    name = "one-face"
-    class_names = ("face",)
-
-    def detect(self, image):
-        return Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32))
-
-    def info(self):
-        return {"detector": self.name}
-
-    def close(self):
-        pass
+from fakes import FixedDetector
 
 
 class CommandSink:
@@ -51,7 +35,7 @@ class CommandSink:
 def test_commands_pause_resume_snapshot_and_reset_a_run(seeded_onnx, tmp_path, monkeypatch):
     sink = CommandSink({3: [{"command": "pause"}], 8: [{"command": "resume"}], 10: [{"command": "snapshot"}],
                         14: [{"command": "reset"}], 15: [{"command": "clip_start"}, {"command": "bogus"}]})
-    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: OneFace())
+    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: FixedDetector([[10, 10, 50, 50]], [0.9]))
     monkeypatch.setattr("edge.run.loop.make_event_sinks", lambda cfg, echo, frame_sinks=(): [sink])
     said = []
     log = tmp_path / "f.jsonl"

@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 
-from edge.detectors.base import Detections
 from edge.errors import HardwareError, UsageError
 from edge.run.config import RunConfig
 from edge.run.people import PeopleOptions
@@ -15,6 +14,7 @@ from edge.run.loop import crop_faces, run
 from edge.run.results import Faces
 from edge.run.sinks import Sink
 from edge.detectors.boxes import iou_matrix
+from fakes import FixedDetector
 
 pytest.importorskip("onnxruntime")
 
@@ -255,21 +255,6 @@ def test_crop_faces_clips_and_drops_empty_boxes():
     assert (crops[0] == img[:20, :10]).all() and (crops[1] == img[90:, 70:]).all()
 
 
-class TwoBoxes:
-    """A detector double: a 1-pixel box (cropping drops it) before a real one."""
-
-    name = "two-boxes"
-
-    def detect(self, image):
-        return Detections(np.array([[0, 0, 1, 1], [10, 10, 50, 50]], np.float32), np.array([0.6, 0.8], np.float32))
-
-    def info(self):
-        return {"detector": self.name}
-
-    def close(self):
-        pass
-
-
 class FixedIds:
     """A tracker double: passes the detections through with the ids 7, 9."""
 
@@ -285,7 +270,7 @@ class FixedIds:
 @pytest.mark.parametrize("tracker,kept_id", [(True, 9), (False, 1)])
 def test_a_dropped_box_takes_its_id_with_it(seeded_onnx, tmp_path, monkeypatch, tracker, kept_id):
     """The box cropping drops is not the last one: the id logged for the kept box is still its own."""
-    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: TwoBoxes())
+    monkeypatch.setattr("edge.run.loop.create_detector", lambda name, **options: FixedDetector([[0, 0, 1, 1], [10, 10, 50, 50]], [0.6, 0.8]))  # cropping drops the 1 px box
     monkeypatch.setattr("edge.run.loop.BoxTracker", FixedIds)
     faces = []
     s = run(RunConfig(source="test://ball?frames=1", width=320, height=240, model=seeded_onnx, headless=True,
