@@ -50,9 +50,15 @@ def test_resource_error_is_not_a_stream_error(tmp_path):
 def test_undecodable_file_through_gstreamer_says_so(tmp_path):
     from edge.sources import open_source
 
-    with pytest.raises(InputError) as e:
-        with open_source(_bad_mp4(tmp_path / "clip.mp4"), capture="gstreamer", threaded=False) as src:
-            src.read(5.0)
-    text = str(e.value)
+    # qtdemux now and then stalls on such a file instead of posting its error (about 1 run in 5, GStreamer's
+    # own race): that case is the "no frame within" InputError (tests/test_source_faults.py), so try a few times
+    # for the error this test is about; five stalls in a row (p ~ 0.0003) fail it.
+    for _ in range(5):
+        with pytest.raises(InputError) as e:
+            with open_source(_bad_mp4(tmp_path / "clip.mp4"), capture="gstreamer", threaded=False) as src:
+                src.read(5.0)
+        text = str(e.value)
+        if "found no frame in" not in text:
+            break
     assert text.startswith("expected a video file, found one GStreamer cannot decode: GStreamer video source '")
     assert "clip.mp4" in text and "This file is invalid and cannot be played" in text and "\n" not in text

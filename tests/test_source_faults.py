@@ -158,7 +158,7 @@ def test_file_without_index_is_bad_input_for_both_captures(damaged, tmp_path, ca
     log = tmp_path / "f.jsonl"
     code, out, err, seconds = edge_run(["--camera", damaged["no_index"], "--capture", capture, "--log", str(log),
                                         "--timeout", "3"])
-    assert code == 3 and seconds < 8, (code, err, seconds)
+    assert code == 3 and seconds < 15, (code, err, seconds)  # --timeout 3 plus start-up, on a loaded 2-core CI machine
     assert len(err.splitlines()) == 1 and err.startswith("edge: error: "), err
     if capture == "gstreamer":
         (summary,) = summary_of(log)
