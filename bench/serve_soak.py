@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edge.service.serve import LiveState, start_server  # noqa: E402
+from edge.service.live import LiveState  # noqa: E402
+from edge.service.serve import start_server  # noqa: E402
 from edge.timing import summarize  # noqa: E402
 
 

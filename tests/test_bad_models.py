@@ -136,7 +136,8 @@ def test_the_frame_log_writes_strict_json(tmp_path):
 def test_status_json_is_strict_json():
     from urllib.request import urlopen
 
-    from edge.service.serve import LiveState, start_server
+    from edge.service.live import LiveState
+    from edge.service.serve import start_server
 
     state = LiveState(info={"model": "m"})
     state.publish(None, {"ms": {"infer": float("nan")}, "labels": [], "fps": float("inf")})

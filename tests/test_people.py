@@ -213,7 +213,7 @@ def test_no_people_classifies_every_face_and_counts_nobody(monkeypatch):
 
 def test_live_state_people_in_status_and_prometheus():
     pytest.importorskip("prometheus_client")
-    from edge.service.serve import LiveState
+    from edge.service.live import LiveState
 
     state = LiveState()
     for label in ("with_mask", "without_mask", "with_mask"):

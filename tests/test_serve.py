@@ -16,7 +16,8 @@ import pytest
 from edge.errors import UsageError
 
 pytest.importorskip("prometheus_client")
-from edge.service.serve import LiveState, check_serve, frame_facts, parse_address, start_server  # noqa: E402
+from edge.service.live import LiveState, frame_facts  # noqa: E402
+from edge.service.serve import check_serve, parse_address, start_server  # noqa: E402
 
 TOKEN = "s3cret-token-0123456789"
 

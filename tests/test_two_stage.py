@@ -75,7 +75,7 @@ def test_detection_only_keeps_every_box_with_its_class(monkeypatch, tmp_path, fr
     assert row["labels"] == row["classes"] and row["scores"] == pytest.approx(SCORES.tolist(), abs=1e-4)
     assert summary["classes"] == {"person": 3, "car": 1} and summary["backend"] == {"backend": "none"}
     assert rows[-1]["summary"]["classes"] == {"person": 3, "car": 1} and summary["unlabelled_frames"] == 0
-    from edge.service.serve import LiveState
+    from edge.service.live import LiveState
 
     live = LiveState()
     live.publish(None, row)  # the line as the daemon publishes it: counted per detector class

@@ -240,6 +240,8 @@ class Loop:
         state = self.daemon.state
         events = self.people.drain()
         for event, jpeg in events:
+            if state is not None:
+                state.add_event(event)  # the live view's recent events
             if state is not None and event["type"] == "person" and event["phase"] == "confirmed":
                 state.count_person(event["label"])
             for sink in self.event_sinks:

@@ -91,7 +91,8 @@ class Daemon:
         self._stopping_sent = False
         self.notify = Notifier()
         if cfg.serve.address:
-            from edge.service.serve import LiveState, check_serve, start_server
+            from edge.service.live import LiveState
+            from edge.service.serve import check_serve, start_server
 
             check_serve(cfg.serve.address, cfg.serve.token)  # before prometheus_client is even needed
             self.state = LiveState(info=info or {})

@@ -1,5 +1,5 @@
 """The live-view page served at ``/``: the MJPEG stream plus numbers polled from ``status.json`` (people
-counted; the telemetry table only where there is telemetry: jtop on a Jetson)."""
+counted, the recent events; the telemetry table only where there is telemetry: jtop on a Jetson)."""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edge live view</title>
@@ -9,7 +9,7 @@ PAGE = """<!doctype html>
  main{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
  img{max-width:100%;background:#000;min-width:320px;min-height:240px}
  table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right} th{text-align:left;color:#999}
- .big{font-size:2em;font-weight:bold} #error{color:#f66}
+ .big{font-size:2em;font-weight:bold} #error,.alert{color:#f66}
 </style></head>
 <body data-updates="0">
 <h1>edge <span id="info"></span></h1>
@@ -20,6 +20,7 @@ PAGE = """<!doctype html>
    · up <span id="uptime">–</span> s</div>
   <h3>latency (ms, last frames)</h3><table id="latency"></table>
   <h3>people</h3><table id="people"></table>
+  <h3>recent events</h3><table id="events"></table>
   <h3>faces</h3><table id="faces"></table>
   <h3>detections by class</h3><table id="classes"></table>
   <h3>counters</h3><table id="counters"></table>
@@ -54,6 +55,21 @@ function peopleTable(p) {
     for (const w of [p, p.per_minute || {}, p.per_hour || {}]) r.insertCell().textContent = k in w ? fmt(w[k]) : "–";
   }
 }
+// the last events, newest first: a no_mask alert in red
+function eventsTable(events) {
+  const t = document.getElementById("events");
+  t.innerHTML = "<tr><th>time</th><th>event</th><th>track</th><th>label</th><th>conf.</th></tr>";
+  for (const e of events || []) {
+    const r = t.insertRow();
+    const when = e.last_seen || e.first_seen;
+    r.insertCell().textContent = when ? new Date(when * 1000).toLocaleTimeString() : "–";
+    r.insertCell().textContent = e.type === "person" ? e.phase : e.type;
+    r.insertCell().textContent = e.track_id;
+    r.insertCell().textContent = e.label;
+    r.insertCell().textContent = typeof e.confidence === "number" ? e.confidence.toFixed(2) : "–";
+    if (e.type === "no_mask") r.className = "alert";
+  }
+}
 const num = v => (typeof v === "number" ? v.toFixed(2) : (typeof v === "object" ? JSON.stringify(v) : String(v)));
 // data-* attributes on <body> let a monitor (or a test) see that numbers and pictures change.
 const canvas = document.createElement("canvas");
@@ -80,6 +96,7 @@ async function poll() {
     document.getElementById("info").textContent = Object.values(s.info || {}).join(" · ");
     rows("latency", s.latency_ms, v => (v.p50 === undefined ? "–" : v.p50.toFixed(2) + " (p90 " + v.p90.toFixed(2) + ")"));
     peopleTable(s.people || {});
+    eventsTable(s.events);
     rows("faces", s.faces, String);
     rows("classes", s.classes, String);
     rows("counters", s.counters, String);
