@@ -10,11 +10,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; AssertionError naming ``what`` after ``timeout`` seconds."""
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true, and return that; AssertionError naming ``what``
+    after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        got = predicate()
+        if got:
+            return got
         time.sleep(0.02)
     raise AssertionError("timed out waiting for " + what)

@@ -21,18 +21,13 @@ from edge.service.logrotate import RotatingFile
 from edge.run.config import RunConfig
 from edge.run.loop import run
 from edge.sources.backoff import BackoffConfig
+from localnet import free_port, wait_for
 
 pytest.importorskip("onnxruntime")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = BackoffConfig(initial=0.1, factor=2.0, max_delay=0.4)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def edge_run(args, env=None, **kw):
@@ -47,14 +42,6 @@ def frame_lines(path):
     return [r for r in rows if "frame" in r], [r["summary"] for r in rows if "summary" in r]
 
 
-def wait_for(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 # --- pure rules ------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from edge.sources import open_source
 from edge.sources.backoff import BackoffConfig, RetryStopped, backoff_delay
 from edge.sources.reopening import ReopeningSource
 from edge.zoo import SAMPLE_VIDEO
+from localnet import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_FRAMES = 180
@@ -34,13 +34,6 @@ def gst_or_skip(*elements):
         pytest.skip("needs PyGObject and the GStreamer elements {}".format(", ".join(elements)))
 
 
-def closed_port():
-    """A localhost TCP port nobody listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def edge_run(args, env=None, timeout=120):
@@ -242,7 +235,7 @@ def test_attempt_limit():
 
 def test_rtsp_camera_with_nothing_behind_it_gives_up_after_the_attempts(tmp_path):
     gst_or_skip("rtspsrc", "decodebin", "videoconvert", "appsink")
-    url = "rtsp://127.0.0.1:{}/x".format(closed_port())
+    url = "rtsp://127.0.0.1:{}/x".format(free_port())
     log = tmp_path / "f.jsonl"
     code, out, err, seconds = edge_run(["--camera", url, "--timeout", "2", "--reconnect-attempts", "2",
                                         "--log", str(log)])
@@ -257,7 +250,7 @@ def test_rtsp_camera_with_nothing_behind_it_gives_up_after_the_attempts(tmp_path
 
 def test_by_hand_the_default_is_a_bounded_number_of_attempts():
     gst_or_skip("rtspsrc", "decodebin", "videoconvert", "appsink")
-    url = "rtsp://127.0.0.1:{}/x".format(closed_port())
+    url = "rtsp://127.0.0.1:{}/x".format(free_port())
     code, out, err, _ = edge_run(["--camera", url, "--reconnect-initial", "0.05", "--reconnect-max-delay", "0.1"])
     lines = err.splitlines()
     assert code == 5 and len(lines) == BY_HAND_ATTEMPTS, err
@@ -275,7 +268,7 @@ def test_under_systemd_it_keeps_retrying_but_stops_extending_start_up(tmp_path, 
     monkeypatch.setenv("NOTIFY_SOCKET", address)
     monkeypatch.setattr(daemon_mod, "SLOW_START_S", 0.4)  # extend every 0.1 s while waiting
     monkeypatch.setattr(daemon_mod, "SOURCE_START_MAX_S", 1.5)
-    url = "rtsp://127.0.0.1:{}/x".format(closed_port())
+    url = "rtsp://127.0.0.1:{}/x".format(free_port())
     lines, msgs, raised = [], [], []
 
     def read(src):
@@ -328,7 +321,7 @@ def test_back_only_after_a_frame_and_attempts_count_every_kind_of_failure(limit)
     """A camera that ends after 5 frames, then opens without a frame (RTSP to a closed port), then cannot be
     opened at all (/dev/video57), then works: two failed attempts in a row, one reconnect."""
     gst_or_skip("rtspsrc", "videotestsrc", "decodebin", "videoconvert", "appsink")
-    rtsp = "rtsp://127.0.0.1:{}/x".format(closed_port())
+    rtsp = "rtsp://127.0.0.1:{}/x".format(free_port())
     script = _Scripted("test://ball?frames=5", rtsp, ("/dev/video57", "opencv"), "test://ball?frames=5")
     lines = []
     src = _camera(script, limit, lines).start(False)
