@@ -4,7 +4,6 @@ import contextlib
 import http.server
 import os
 import re
-import shutil
 import socketserver
 import subprocess
 import tempfile
@@ -14,6 +13,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from browser import CHROMIUM, dump_dom
 from test_encoders import have_encoders, mp4_facts
 
 from edge.errors import ConfigError
@@ -26,7 +26,6 @@ from edge.sources.base import Frame
 
 needs_h264 = pytest.mark.skipif(not have_encoders(), reason="no H.264 encoder in GStreamer here "
                                                             "(apt install gstreamer1.0-plugins-ugly)")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DAY = 86400.0
 
 
@@ -318,22 +317,12 @@ def play_in_chromium(folder: str, clip: str) -> dict:
     handler = type("Handler", (FolderHandler,), {"folder": folder})
     server = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    profile = tempfile.mkdtemp(prefix="edge-chromium-")
     try:
-        r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                            "--autoplay-policy=no-user-gesture-required", "--user-data-dir=" + profile,
-                            "--virtual-time-budget=5000", "--dump-dom",
-                            "http://127.0.0.1:{}/index.html".format(server.server_address[1])],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90,
-                           env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS="disabled:"))
+        return dump_dom("http://127.0.0.1:{}/index.html".format(server.server_address[1]), 5000,
+                        "--autoplay-policy=no-user-gesture-required")[1]
     finally:
         server.shutdown()
         server.server_close()
-        shutil.rmtree(profile, ignore_errors=True)
-    dom = r.stdout.decode()
-    assert r.returncode == 0 and "<body" in dom, r.stderr.decode()[-2000:]
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):  # ThreadingHTTPServer: Python 3.7+

@@ -1,10 +1,9 @@
 """Live view: bind rules, token, endpoints, 20 concurrent clients at 30 fps, /metrics, real Chromium."""
 import json
-import os
+import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -13,6 +12,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from browser import CHROMIUM, dump_dom
 from edge.errors import UsageError
 
 pytest.importorskip("prometheus_client")
@@ -282,7 +282,6 @@ def test_twenty_concurrent_clients_while_publishing_at_30fps(live):
         published_rate, np.median(publish_ms), max(publish_ms), got, len(polls)))
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)")
@@ -304,22 +303,11 @@ def test_live_page_in_headless_chromium(live, telemetry):
 
     pub = threading.Thread(target=publisher)
     pub.start()
-    profile = tempfile.mkdtemp(prefix="edge-chromium-")
     try:
-        r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                            "--no-first-run", "--user-data-dir=" + profile, "--virtual-time-budget=4000",
-                            "--dump-dom", server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=90, env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS="disabled:"))
+        dom, body = dump_dom(server.url, 4000)
     finally:
         stop.set()
         pub.join()
-        shutil.rmtree(profile, ignore_errors=True)
-    dom = r.stdout.decode()
-    assert r.returncode == 0 and "<body" in dom, r.stderr.decode()[-2000:]
-    import re
-
-    body = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
     assert int(body["updates"]) >= 3, body  # status.json polled and rendered several times
     assert int(body["stream-width"]) == 64, body  # the MJPEG stream decoded in the browser
     assert int(body.get("stream-changes", 0)) >= 2, body  # ... and its picture changed
