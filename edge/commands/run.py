@@ -4,7 +4,7 @@ Every flag but --config, --print-pipeline and --json is a RunConfig field, whose
 (``edge.commands.flags.option``): ``--detect-scale`` is ``haar.scale`` (``[haar]`` in a config file).
 """
 from functools import partial
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -12,6 +12,7 @@ from edge import jsonsafe
 from edge.commands.flags import option
 from edge.commands.model_options import parse_labels, parse_size
 from edge.config import cli_overrides, flag_keys
+from edge.outputs.options import parse_wxh
 from edge.run.config import RunConfig
 from edge.service.hosts import parse_hosts
 
@@ -26,7 +27,7 @@ def run(
     config: Optional[str] = typer.Option(None, "--config", help="Read the settings from this TOML/YAML file "
                                                                "(keys = the flags' long names with _ for -; "
                                                                "[haar], [blazeface], [objects], [people], "
-                                                               "[mqtt], [webhook], [event_queue], [record], "
+                                                               "[mqtt], [webhook], [event_queue], [record], [output], "
                                                                "[serve] and [reconnect] sections); flags given on "
                                                                "the command line override it. `edge config show` "
                                                                "prints every key."),
@@ -68,6 +69,7 @@ def run(
     max_frames: int = flag("max_frames"),
     log: str = flag("log"),
     summary_every: float = flag("summary_every"),
+    input_rtsp_latency: int = flag("input_rtsp_latency"),
     timeout: float = flag("timeout"),
     wait_for_source: bool = flag("wait_for_source"),
     log_max_mb: float = flag("log_max_mb"),
@@ -76,6 +78,13 @@ def run(
     serve: Optional[str] = flag("serve.address"),
     serve_token: Optional[str] = flag("serve.token"),
     serve_hosts: Optional[str] = flag("serve.hosts", parse=parse_hosts),
+    serve_size: Optional[str] = flag("serve.size", parse=partial(parse_wxh, flag="--serve-size")),
+    serve_fps: float = flag("serve.fps"),
+    output: Optional[List[str]] = flag("output.uris"),
+    bitrate: int = flag("output.bitrate"),
+    output_fps: float = flag("output.fps"),
+    output_size: Optional[str] = flag("output.size", parse=parse_wxh),
+    encoder: str = flag("output.encoder"),
     reconnect_initial: float = flag("reconnect.initial"),
     reconnect_factor: float = flag("reconnect.factor"),
     reconnect_max_delay: float = flag("reconnect.max_delay"),

@@ -18,6 +18,7 @@ from edge.events.clips import RecordOptions
 from edge.events.mqtt import MqttOptions
 from edge.events.queue import QueueOptions
 from edge.events.webhook import WebhookOptions
+from edge.outputs.options import OutputOptions
 from edge.run.people import PeopleOptions
 from edge.service.serve import ServeConfig
 from edge.sources.backoff import BackoffConfig
@@ -78,6 +79,9 @@ class RunConfig:
     log: str = setting("", "--log", "Append one JSON line per frame (stage times, faces, labels) to this file "
                                     "(its folder is made; a restart appends).")
     summary_every: float = setting(5.0, "--summary-every", "Print a progress line every N seconds (0: never).")
+    input_rtsp_latency: int = setting(200, "--input-rtsp-latency", "RTSP input jitter buffer in ms (rtspsrc "
+                                                                   "latency): lower lags less, higher rides "
+                                                                   "through a lossy network (0…10000).")
     timeout: float = setting(10.0, "--timeout", "Seconds to wait for a frame; then a camera is reopened, a file "
                                                 "ends the run with an error.")
     wait_for_source: bool = setting(False, "--wait-for-source", "At start-up, keep retrying a source that cannot "
@@ -89,6 +93,7 @@ class RunConfig:
     telemetry_every: int = setting(30, "--telemetry-every", "Every N frames, jtop power, temperatures, GPU load, "
                                                             "power mode and clocks go into the log (Jetson with "
                                                             "jetson-stats; 0: off).")
+    output: OutputOptions = field(default_factory=OutputOptions)
     serve: ServeConfig = field(default_factory=ServeConfig)
     reconnect: BackoffConfig = field(default_factory=BackoffConfig)
     record: RecordOptions = field(default_factory=RecordOptions)
@@ -112,6 +117,7 @@ class RunConfig:
             (self.threads >= 0, "threads", "≥ 0 (0 = the runtime's default)"),
             (0 <= self.log_max_mb <= 2 ** 20 and self.log_keep >= 0, "log_max_mb/log_keep",
              "0 ≤ log_max_mb ≤ 1048576 (1 TiB), log_keep ≥ 0"),
+            (0 <= self.input_rtsp_latency <= 10000, "input_rtsp_latency", "0 ≤ ms ≤ 10000"),
             (self.telemetry_every >= 0, "telemetry_every", "≥ 0 frames (0 = off)"),
             (self.classifies or not self.classify_classes, "classify_classes",
              "none with --model none (no classifier runs)"),

@@ -53,6 +53,11 @@ class ServeConfig:
                                                     "(e.g. jetson.local; config file: a list); besides localhost, "
                                                     "IP addresses and the --serve name, other Host headers get "
                                                     "421 (DNS rebinding).")
+    size: Tuple[int, ...] = setting((), "--serve-size", "Scale the live stream down to fit WIDTHxHEIGHT, e.g. "
+                                                        "640x360 (config file: [WIDTH, HEIGHT]; default: full "
+                                                        "frames).", metavar="WxH")
+    fps: float = setting(15.0, "--serve-fps", "At most this many frames per second to each live-stream viewer "
+                                              "(0: every frame).")
 
 
 def parse_address(text: str) -> Tuple[str, int]:
