@@ -22,8 +22,11 @@ APT_PACKAGES=(
   # the introspection data + headers PyGObject builds against; libcairo2-dev for its pycairo dependency.
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 libgirepository1.0-dev libcairo2-dev
-  # [record] event clips as H.264 MP4: x264enc (ugly), h264parse and openh264enc (bad)
-  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+  # H.264 for --save/--output files, RTP/RTSP and [record] clips: x264enc (ugly), h264parse and
+  # openh264enc (bad); the in-process RTSP server's introspection data (--output rtsp://…)
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gir1.2-gst-rtsp-server-1.0
+  # the window (display://, edge/outputs/display.py): GStreamer's X sinks; its tests: an X server, key presses
+  gstreamer1.0-x xvfb xdotool
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -42,7 +42,9 @@ NANO = {"jetson": True, "opencv": "4.1.1", "opencv_gstreamer": True, "gst_versio
         "cuda_name": "NVIDIA Tegra X1", "jtop_socket": True, "nvpmodel": "MAXN", "jetson_clocks": True,
         "mem_total": 4 * d.GB, "swap_total": 4 * d.GB, "disk_free": 20 * d.GB, "display": ":0", "python": "3.6.9",
         "cascade_folders": ["/usr/share/opencv4/haarcascades"],
-        "haar_cascade": "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml"}
+        "haar_cascade": "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml",
+        "h264_encoders": ["nvv4l2h264enc", "x264enc"], "rtsp_server": True,
+        "jetson_model": "NVIDIA Jetson Nano Developer Kit"}
 LAPTOP = {"jetson": False, "opencv": "4.10.0", "opencv_gstreamer": False, "gst_error": "ImportError: No module named 'gi'",
           "video_devices": [], "tensorrt": None, "pycuda": None, "onnxruntime": "1.18",
           "onnxruntime_providers": ["CPUExecutionProvider"], "cuda_devices": 0, "cuda_error": "no GPU device nodes",

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from edge.events import encoders
-from edge.events.encoders import (H264_ENCODERS, OPENCV, choose_encoder, encoder_chain, mp4_pipeline,
+from edge.outputs import encoders
+from edge.outputs.encoders import (H264_ENCODERS, OPENCV, choose_encoder, encoder_chain, mp4_pipeline,
                                   open_writer)
 from edge.sources import gst
 

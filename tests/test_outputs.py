@@ -176,7 +176,7 @@ def mp4_box(kind, payload=b"", size=None):
     (b"", False),
 ])
 def test_mp4_complete(tmp_path, data, whole):
-    from edge.run.sinks import mp4_complete
+    from edge.outputs.file import mp4_complete
 
     path = tmp_path / "v.mp4"
     path.write_bytes(data)
@@ -184,18 +184,24 @@ def test_mp4_complete(tmp_path, data, whole):
 
 
 def test_a_video_cut_short_is_an_error_and_no_file_is_left(tmp_path):
-    from edge.run.sinks import VideoSink, mp4_complete
+    from edge.outputs.base import OutputSpec
+    from edge.outputs.encoders import OPENCV
+    from edge.outputs.file import VideoOutput, mp4_complete
+    from edge.sources.base import Frame
 
-    sink = VideoSink(str(tmp_path / "out.mp4"), 10)
+    path = str(tmp_path / "out.mp4")
+    sink = VideoOutput(OutputSpec("video", path, path=path), encoder=OPENCV, source_fps=10, flag="--save")
     view = np.zeros((120, 160, 3), np.uint8)
     for i in range(5):
         view[:] = i * 40
-        sink.write(None, None, view)
+        sink.write(Frame(i, view, 0.0), None, view)
     real = sink._writer
 
     class FullDisk:  # what OpenCV leaves when the disk fills: the start of the file, no index
-        def release(self):
-            real.release()
+        size = real.size
+
+        def close(self):
+            real.close()
             assert mp4_complete(sink._tmp)
             os.truncate(sink._tmp, os.path.getsize(sink._tmp) // 2)
 
@@ -247,14 +253,16 @@ def test_save_a_folder_of_images_as_numbered_images(face_photos, seeded_onnx, tm
 
 
 def test_an_image_write_that_fails_is_one_error(tmp_path, monkeypatch):
-    import edge.run.sinks as sinks
+    import edge.outputs.images as images
+    from edge.outputs.base import OutputSpec
     from edge.sources.base import Frame
 
     def full(path, data, mode=None):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(sinks, "write_atomic", full)
-    sink = sinks.ImageSink(str(tmp_path / "out.jpg"), numbered=True)
+    monkeypatch.setattr(images, "write_atomic", full)
+    path = str(tmp_path / "out.jpg")
+    sink = images.ImageOutput(OutputSpec("images", path, path=path), numbered=True, flag="--save")
     with pytest.raises(EdgeError, match=r"cannot write --save '.*out_000007\.jpg': No space left on device"):
         sink.write(Frame(7, None, 0.0), None, np.zeros((8, 8, 3), np.uint8))
 

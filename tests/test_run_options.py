@@ -42,8 +42,8 @@ def test_every_flag_default_is_the_field_default(monkeypatch):
     config_params = sorted(set(params) - set(NOT_CONFIG))
     assert sorted(CONFIG_KEYS) == config_params
     # 41 + [objects] (7) + --classify-classes + [people] (7) + [mqtt] (8) + [webhook] (4) + [event_queue] (3)
-    # + [record] (8)
-    assert len(config_params) == 79
+    # + [record] (8) + [output] (5) + --input-rtsp-latency + --serve-size/--serve-fps
+    assert len(config_params) == 87
     for name in config_params:
         f = field_of(RunConfig, CONFIG_KEYS[name])
         want, got = default_of(f), ctx.params[name]

@@ -245,10 +245,45 @@ def check_display(f) -> Check:
                  "run with --headless (a service always does), or use the live view (--serve)")
 
 
+def check_h264_encoder(f) -> Check:
+    """Which H.264 encoder the video outputs (files, RTP, RTSP, clips) will use: the best GStreamer lists that
+    the board can run (the Orin Nano has no hardware encoder: a software one)."""
+    from edge.outputs.encoders import ENCODER_PACKAGES, choose_encoder, describe_encoder, hardware_encoder_usable
+
+    if "h264_encoders" not in f:
+        return Check("h264 encoder", SKIP, "GStreamer not probed")
+    no_nvenc = f.get("jetson") and not hardware_encoder_usable(f.get("jetson_model") or "")
+    usable = [n for n in f["h264_encoders"] if n != "nvv4l2h264enc" or not no_nvenc]
+    name = choose_encoder(usable)
+    if name is None:
+        return Check("h264 encoder", WARN, "none in GStreamer: video files fall back to OpenCV's MPEG-4 (no browser "
+                     "plays it); rtsp:// and rtp:// outputs cannot run",
+                     "sudo apt-get install {} (x264enc)".format(ENCODER_PACKAGES["x264enc"]))
+    found = "video outputs use " + describe_encoder(name)
+    if no_nvenc:
+        return Check("h264 encoder", OK, found + " (the {} has no hardware encoder)".format(
+            f.get("jetson_model") or "Orin Nano"))
+    if f.get("jetson") and name != "nvv4l2h264enc":
+        return Check("h264 encoder", WARN, found + ": the hardware encoder nvv4l2h264enc is missing",
+                     "sudo apt-get install {} (JetPack's GStreamer plugins)".format(
+                         ENCODER_PACKAGES["nvv4l2h264enc"]))
+    return Check("h264 encoder", OK, found)
+
+
+def check_rtsp_server(f) -> Check:
+    """gst-rtsp-server's typelib (GstRtspServer 1.0), which ``--output rtsp://`` needs."""
+    if "rtsp_server" not in f:
+        return Check("rtsp server", SKIP, "GStreamer not probed")
+    if f["rtsp_server"]:
+        return Check("rtsp server", OK, "GstRtspServer 1.0 typelib present (--output rtsp:// can run)")
+    return Check("rtsp server", WARN, "no GstRtspServer 1.0 typelib: --output rtsp:// cannot run",
+                 "sudo apt-get install gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0")
+
+
 CHECKS = (check_python, check_opencv, check_gstreamer, check_cascades, check_source("csi"), check_source("usb"),
-          check_source("file"), check_source("rtsp"), check_argus, check_video_devices, check_tensorrt,
-          check_pycuda, check_onnxruntime, check_backend, check_cuda, check_jtop, check_power, check_swap,
-          check_disk, check_display)
+          check_source("file"), check_source("rtsp"), check_h264_encoder, check_rtsp_server, check_argus,
+          check_video_devices, check_tensorrt, check_pycuda, check_onnxruntime, check_backend, check_cuda, check_jtop,
+          check_power, check_swap, check_disk, check_display)
 
 
 def run_checks(facts: Dict[str, Any]) -> List[Check]:

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 from edge.doctor.checks import SOURCE_PLUGINS, opencv_has_gstreamer, parse_jetson_clocks, parse_l4t_release, \
     parse_meminfo, parse_nvpmodel
-from edge.files import L4T_RELEASE, is_jetson, read_text
+from edge.files import L4T_RELEASE, is_jetson, jetson_model, read_text
 
 
 def _run(cmd, timeout=10) -> Optional[str]:
@@ -45,8 +45,10 @@ def probe(disk_path: str = ".") -> Dict[str, Any]:
         f["gst_version"] = Gst.version_string()
         names = sorted({e for els in SOURCE_PLUGINS.values() for e in els})
         f["gst_plugins"] = {n: Gst.ElementFactory.find(n) is not None for n in names}
+        f.update(_probe_outputs(Gst))
     except Exception as e:
         f["gst_error"] = "{}: {}".format(type(e).__name__, e)
+    f["jetson_model"] = jetson_model()
 
     if f["jetson"]:
         f["nvargus_daemon"] = (_run(["systemctl", "is-active", "nvargus-daemon"]) or "").strip() or None
@@ -76,6 +78,25 @@ def probe(disk_path: str = ".") -> Dict[str, Any]:
         f["disk_free"] = None
     f["display"] = os.environ.get("DISPLAY") or None
     return f
+
+
+def _probe_outputs(Gst) -> Dict[str, Any]:
+    """The H.264 encoders GStreamer lists (whether the board can run them is for the check), and whether
+    gst-rtsp-server's GObject-introspection typelib (GstRtspServer 1.0, for rtsp:// outputs) loads."""
+    from edge.outputs.encoders import H264_ENCODERS
+
+    listed = [n for n in H264_ENCODERS if Gst.ElementFactory.find(n) is not None]
+    facts = {"h264_encoders": listed}  # type: Dict[str, Any]
+    try:
+        import gi
+
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import GstRtspServer  # noqa: F401
+
+        facts["rtsp_server"] = True
+    except (ImportError, ValueError) as e:
+        facts["rtsp_server"], facts["rtsp_server_error"] = False, str(e)
+    return facts
 
 
 def _probe_cascades() -> Dict[str, Any]:

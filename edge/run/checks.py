@@ -38,12 +38,12 @@ def check_source(cfg: RunConfig) -> None:
 
 
 def check_outputs(cfg: RunConfig) -> None:
-    """--log can be appended to (and rotated), --save written."""
-    from edge.run.sinks import check_save_path
+    """--log can be appended to (and rotated); every --output and --save parses and can be written."""
+    from edge.outputs import check_outputs as check_output_uris
     from edge.service.daemon import check_log_path
 
     check_log_path(cfg.log, rotating=cfg.log_max_mb > 0)
-    check_save_path(cfg.save)
+    check_output_uris(cfg)
 
 
 def check_serve(cfg: RunConfig) -> None:

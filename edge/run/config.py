@@ -49,10 +49,11 @@ class RunConfig:
     input_size: Tuple[int, ...] = setting((), "--input-size", "Model input size, N (square) or HxW such as 96x64, "
                                                               "for a model without edge metadata (config file: "
                                                               "[HEIGHT, WIDTH]).")
-    detector: str = setting("haar", "--detector", "Face detector: haar (OpenCV cascade; options in [haar]) or "
-                                                  "blazeface (MediaPipe BlazeFace: finds masked faces too; "
-                                                  "[blazeface]); or an object detector's PATH.onnx / PATH.engine "
-                                                  "(a YOLO or SSD export; [objects]).")
+    detector: str = setting("blazeface", "--detector", "Face detector: blazeface (default: MediaPipe BlazeFace, "
+                                                       "finds masked faces too; [blazeface]) or haar (OpenCV "
+                                                       "cascade, the original method; [haar]); or an object "
+                                                       "detector's PATH.onnx / PATH.engine (a YOLO or SSD "
+                                                       "export; [objects]).")
     haar: HaarOptions = field(default_factory=HaarOptions)
     blazeface: BlazeFaceOptions = field(default_factory=BlazeFaceOptions)
     objects: YoloOptions = field(default_factory=YoloOptions)
@@ -72,9 +73,11 @@ class RunConfig:
                                                                "stalls; stale frames dropped).")
     loop: bool = setting(False, "--loop", "Start a video file or image folder again at its end (and reopen it "
                                           "after an error, like a camera).")
-    headless: bool = setting(False, "--headless", "No window (automatic when there is no display).")
-    save: str = setting("", "--save", "Write the annotated video to this .mp4 (hardware encoder on a Jetson), or "
-                                      "images: out.jpg for an image input, out_000000.jpg … per frame otherwise.")
+    headless: bool = setting(False, "--headless", "No window. Without it a window opens when there is a display "
+                                                  "and no --output/--save is given.")
+    save: str = setting("", "--save", "Write the annotated video to this .mp4/.mkv (H.264; a browser plays the "
+                                      "MP4), or images: out.jpg for an image input, out_000000.jpg … per "
+                                      "frame otherwise (one more --output).")
     max_frames: int = setting(0, "--max-frames", "Stop after N frames (0: at the end of the stream).")
     log: str = setting("", "--log", "Append one JSON line per frame (stage times, faces, labels) to this file "
                                     "(its folder is made; a restart appends).")

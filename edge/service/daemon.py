@@ -95,7 +95,7 @@ class Daemon:
             from edge.service.serve import check_serve, start_server
 
             check_serve(cfg.serve.address, cfg.serve.token)  # before prometheus_client is even needed
-            self.state = LiveState(info=info or {})
+            self.state = LiveState(info=info or {}, size=cfg.serve.size, fps=cfg.serve.fps)
             self.server = start_server(self.state, cfg.serve.address, cfg.serve.token, hosts=cfg.serve.hosts)
             self.echo("live view: {}".format(self.server.url))
         self._old_handlers = {}
@@ -163,12 +163,9 @@ class Daemon:
         sample = self.telemetry.last if self.telemetry is not None and every and self.frames % every == 0 else None
         if sample is not None:
             record["telemetry"] = sample
-        if self.state is not None:
-            import cv2
-
-            ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 80]) if view is not None else (0, None)
+        if self.state is not None:  # scaled (--serve-size) and encoded there, once, when a viewer is due
             labels = [str(x) for x in faces.labels] if faces.labels is not None else []
-            self.state.publish(jpeg.tobytes() if ok else None, record, stages_ms=record["ms"], labels=labels)
+            self.state.publish(view, record, stages_ms=record["ms"], labels=labels)
             for name, now in (("dropped_frames", source.dropped), ("decode_errors", source.corrupt)):
                 if now > self._seen[name]:
                     self.state.count(name, now - self._seen[name])

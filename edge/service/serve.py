@@ -1,24 +1,29 @@
 """Live view over HTTP (standard library only): the annotated stream, status JSON and Prometheus metrics.
 
-    state = LiveState(info={"model": "small.engine", "source": "csi://0"})
+    state = LiveState(info={"model": "small.engine", "source": "csi://0"}, size=(640, 360), fps=15)
     server = start_server(state, "127.0.0.1:8080", token=None)   # binds now: errors before the loop starts
-    for each frame:  state.publish(jpeg_bytes, frame_record)        # never blocks on clients
+    for each frame:  state.publish(view, frame_record)              # never blocks on clients
     on reconnect:    state.count("reconnects")
-    on each event:   state.add_event(event)                         # the last 10, in /status.json
+    on each event:   state.add_event(event, jpeg)                   # the last 10, with their snapshots
     every N frames:  state.set_telemetry({"power_w": {...}, "temperature_c": {...}, "gpu_load": 0.4})
     at exit:         server.close()
 
-Endpoints: ``/`` (page), ``/stream.mjpg``, ``/status.json``, ``/metrics``. Localhost by default; any
-other address needs a token, sent as ``X-Edge-Token``, ``Authorization: Bearer …`` or ``?token=``.
+Endpoints: ``/`` (page), ``/stream.mjpg``, ``/status.json``, ``/history.json`` (the charts), ``/metrics``,
+``/events/<id>.jpg`` (a recent event's snapshot). Localhost by default; any other address needs a token, sent
+as ``X-Edge-Token``, ``Authorization: Bearer …`` or ``?token=``.
 A request whose ``Host`` is a name other than localhost, the bound name or one of ``--serve-hosts`` gets 421
 (DNS rebinding: a page of another site reaching the tokenless localhost view); IP literals always pass,
 since a rebinding page can only use its own name.
+
+A stream viewer that stops reading only blocks its own thread, which ends after the handler timeout
+(``client_timeout``); meanwhile its frames are dropped and counted (``edge.service.live``).
 """
 import errno
 import hmac
 import http.server
 import ipaddress
 import logging
+import re
 import socket
 import socketserver
 import threading
@@ -27,13 +32,15 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from edge import jsonsafe
-from edge.config import setting
+from edge.config import check_fields, setting
 from edge.errors import UsageError
 from edge.service.hosts import LOCAL_NAMES, host_allowed, host_name
 from edge.service.live import LiveState
 
 BOUNDARY = "edgeframe"
 MIN_TOKEN_LENGTH = 16
+CLIENT_TIMEOUT_S = 15.0  # a client that stops reading frees its thread after this many seconds
+EVENT_JPEG = re.compile(r"^/events/([0-9]{1,12})\.jpg$")
 
 log = logging.getLogger("edge.service.serve")
 
@@ -53,11 +60,19 @@ class ServeConfig:
                                                     "(e.g. jetson.local; config file: a list); besides localhost, "
                                                     "IP addresses and the --serve name, other Host headers get "
                                                     "421 (DNS rebinding).")
-    size: Tuple[int, ...] = setting((), "--serve-size", "Scale the live stream down to fit WIDTHxHEIGHT, e.g. "
-                                                        "640x360 (config file: [WIDTH, HEIGHT]; default: full "
-                                                        "frames).", metavar="WxH")
+    size: Tuple[int, ...] = setting((), "--serve-size", "Scale the live stream down to fit WIDTHxHEIGHT, keeping "
+                                                        "its aspect, e.g. 640x360 (config file: [WIDTH, HEIGHT]; "
+                                                        "default: full frames).", metavar="WxH")
     fps: float = setting(15.0, "--serve-fps", "At most this many frames per second to each live-stream viewer "
                                               "(0: every frame).")
+
+    def __post_init__(self):
+        self.size = tuple(int(v) for v in (self.size or ()))
+        check_fields(self, [
+            (len(self.size) == 0 or (len(self.size) == 2 and 16 <= min(self.size) and max(self.size) <= 8192),
+             "size", "[WIDTH, HEIGHT], each 16…8192"),
+            (0 <= self.fps <= 240, "fps", "0 ≤ frames per second ≤ 240 (0 = every frame)"),
+        ], section="serve.")
 
 
 def parse_address(text: str) -> Tuple[str, int]:
@@ -113,7 +128,11 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "edge"
-    timeout = 15  # a client that stops reading frees its thread after this many seconds
+    timeout = CLIENT_TIMEOUT_S  # the socket timeout: LiveServer.client_timeout replaces it in setup()
+
+    def setup(self):
+        self.timeout = self.server.live.client_timeout  # type: ignore[attr-defined]
+        super().setup()
 
     def log_message(self, format, *args):  # no per-request lines on stderr (and no tokens in logs)
         pass
@@ -136,8 +155,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, "application/json", jsonsafe.dumps(live.state.status()).encode("utf-8"))
         if url.path == "/metrics":
             return self._send(200, "text/plain; version=0.0.4; charset=utf-8", live.state.metrics())
+        if url.path == "/history.json":
+            return self._send(200, "application/json", jsonsafe.dumps(live.state.history()).encode("utf-8"))
         if url.path == "/stream.mjpg":
             return self._stream(live)
+        m = EVENT_JPEG.match(url.path)
+        jpeg = live.state.event_jpeg(int(m.group(1))) if m else None
+        if jpeg is not None:
+            return self._send(200, "image/jpeg", jpeg)
         return self._send(404, "text/plain; charset=utf-8", b"not found\n")
 
     def _authorized(self, token: Optional[str], query: str) -> bool:
@@ -169,16 +194,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-store")
             self.send_header("Connection", "close")
             self.end_headers()
-            seq = 0
-            while not live.closing.is_set():
-                got = live.state.wait_frame(seq, timeout=0.5)
-                if got is None:
-                    continue
-                seq, jpeg = got
-                head = "--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(BOUNDARY, len(jpeg))
-                self.wfile.write(head.encode("ascii") + jpeg + b"\r\n")
-                self.wfile.flush()
-                live.state.note_streamed()
+            viewer = live.state.open_viewer()
+            try:
+                while not live.closing.is_set():
+                    jpeg = live.state.next_frame(viewer, timeout=0.5)
+                    if jpeg is None:
+                        if _hung_up(self.connection):
+                            break
+                        continue
+                    head = "--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(
+                        BOUNDARY, len(jpeg))
+                    self.wfile.write(head.encode("ascii") + jpeg + b"\r\n")
+                    self.wfile.flush()
+                    live.state.note_streamed(viewer)
+            finally:
+                live.state.close_viewer(viewer)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             pass  # the viewer went away
         finally:
@@ -186,12 +216,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the client closed its side (a viewer that left while no frame came to fail a write)."""
+    import select
+
+    try:
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
 class LiveServer:
     """The HTTP server in a background thread. Binding happens in __init__, so errors come first."""
 
     def __init__(self, state: LiveState, host: str, port: int, token: Optional[str] = None,
-                 max_streams: int = 32, hosts: Sequence[str] = ()):
-        self.state, self.token = state, token
+                 max_streams: int = 32, hosts: Sequence[str] = (), client_timeout: float = CLIENT_TIMEOUT_S):
+        self.state, self.token, self.client_timeout = state, token, client_timeout
         self.hosts = frozenset(host_name(h) for h in tuple(LOCAL_NAMES) + (host,) + tuple(hosts))
         self.closing = threading.Event()
         self.streams = threading.BoundedSemaphore(max_streams)
@@ -248,9 +290,11 @@ def _bind_error(host: str, port: int, e: OSError) -> str:
 
 
 def start_server(state: LiveState, address: str = "127.0.0.1:8080", token: Optional[str] = None,
-                 max_streams: int = 32, hosts: Sequence[str] = ()) -> LiveServer:
+                 max_streams: int = 32, hosts: Sequence[str] = (),
+                 client_timeout: float = CLIENT_TIMEOUT_S) -> LiveServer:
     """Check the address and token, bind, and serve in a background thread (UsageError on failure).
 
-    ``hosts``: more names the ``Host`` header may carry (``ServeConfig.hosts``)."""
+    ``hosts``: more names the ``Host`` header may carry (``ServeConfig.hosts``); ``client_timeout``: seconds
+    a client may leave a request unread (or a stream unread) before its thread gives up on it."""
     host, port = check_serve(address, token)
-    return LiveServer(state, host, port, token, max_streams, hosts).start()
+    return LiveServer(state, host, port, token, max_streams, hosts, client_timeout).start()
