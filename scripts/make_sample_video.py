@@ -4,11 +4,18 @@ some wearing masks drawn by ``models.facemask.draw_mask``, with the ground truth
 
     python scripts/make_sample_video.py edge/data/sample.mp4 --photos /path/to/face_recognition/tests/test_images
 
-writes ``sample.mp4`` and ``sample.json``: {"width", "height", "fps", "frames": [{"frame": i, "faces":
+writes ``sample.mp4`` (H.264 through ``open_writer``: the best encoder this machine has, faststart MP4) and
+``sample.json``: {"width", "height", "fps", "frames": [{"frame": i, "faces":
 [{"id", "box": [x1, y1, x2, y2], "label": "with_mask" | "without_mask"}]}]}. Photos: scikit-image's
 astronaut and matplotlib's Grace Hopper always; ``--photos DIR`` adds every photo in DIR where Haar finds
 exactly one face (the bundled sample adds biden.jpg and obama.jpg from the face_recognition sdist:
 ``pip download --no-deps --no-binary :all: face_recognition``).
+
+    python scripts/make_sample_video.py edge/data/sample.mp4 --reencode old.mp4
+
+re-encodes an existing sample frame for frame (same size, rate and count; sample.json stays valid) with
+REENCODE below: x264 at constant quality, a key frame every second, the index first (a browser plays it,
+``decodebin`` picks avdec_h264 or a Jetson's nvv4l2decoder). This is how the bundled MPEG-4 sample became H.264.
 """
 import argparse
 import glob
@@ -23,6 +30,44 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from edge.files import atomic_path, write_atomic  # noqa: E402
 
 HAAR = "haarcascade_frontalface_default.xml"
+REENCODE = ("filesrc location={src} ! decodebin ! videoconvert ! video/x-raw, format=I420 ! x264enc pass=qual "
+            "quantizer={quality} speed-preset=slow bframes=0 key-int-max={gop} ! video/x-h264, profile=high ! "
+            "h264parse ! mp4mux faststart=true ! filesink location={dst}")
+
+
+def open_writer(*args, **kwargs):
+    """``edge.outputs.encoders.open_writer`` (``edge.events.encoders`` before the outputs package had it)."""
+    try:
+        from edge.outputs.encoders import open_writer as writer
+    except ImportError:
+        from edge.events.encoders import open_writer as writer
+    return writer(*args, **kwargs)
+
+
+def reencode(src, dst, quality=23, gop=None):
+    """``src`` → H.264 MP4 ``dst`` through GStreamer, every frame kept; a key frame every ``gop`` frames
+    (default: one a second). Returns the frame count read back with OpenCV."""
+    import cv2
+
+    from edge.sources.gst import gst
+    from edge.sources.pipelines import quote
+
+    Gst = gst()
+    fps = cv2.VideoCapture(src).get(cv2.CAP_PROP_FPS) or 15
+    with atomic_path(dst, mode=0o644) as tmp:
+        pipeline = Gst.parse_launch(REENCODE.format(src=quote(src), dst=quote(tmp), quality=quality,
+                                                    gop=gop or int(round(fps))))
+        pipeline.set_state(Gst.State.PLAYING)
+        msg = pipeline.get_bus().timed_pop_filtered(300 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        pipeline.set_state(Gst.State.NULL)
+        if msg is None or msg.type == Gst.MessageType.ERROR:
+            raise RuntimeError("re-encoding {} failed: {}".format(src, msg.parse_error()[0].message if msg else
+                                                                 "no end of stream within 300 s"))
+    cap = cv2.VideoCapture(dst)
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
 
 
 def find_face(img):
@@ -102,8 +147,9 @@ def background(width, height, rng):
 
 
 def make_video(path, photos, width=1280, height=720, fps=15, seconds=10.0, face_w=150, masked_every=2,
-               seed=0, codec="mp4v"):
+               seed=0, codec="mp4v", bitrate_kbps=1500):
     """Write the video and its ground truth (``<path without suffix>.json``); return the truth dict.
+    ``codec`` "h264": through ``open_writer`` (GStreamer's best H.264 encoder); else an OpenCV FOURCC.
 
     Face ``i`` moves in its own vertical slot (so faces never overlap); faces with odd ``i`` (every
     ``masked_every``-th) wear a mask."""
@@ -121,8 +167,11 @@ def make_video(path, photos, width=1280, height=720, fps=15, seconds=10.0, face_
     frames = int(round(seconds * fps))
     truth = {"width": width, "height": height, "fps": fps, "photos": [h[0] for h in heads], "frames": []}
     with atomic_path(path, mode=0o644) as tmp:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
-        if not writer.isOpened():
+        if codec == "h264":
+            writer = H264Frames(open_writer(tmp, width, height, fps, bitrate_kbps=bitrate_kbps), fps)
+        else:
+            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+        if codec != "h264" and not writer.isOpened():
             raise RuntimeError("OpenCV cannot write {} video to {}".format(codec, path))
         for f in range(frames):
             t = f / float(fps)
@@ -148,6 +197,20 @@ def make_video(path, photos, width=1280, height=720, fps=15, seconds=10.0, face_
     return truth
 
 
+class H264Frames:
+    """``open_writer``'s writer behind cv2.VideoWriter's ``write``/``release``, frames at a constant rate."""
+
+    def __init__(self, writer, fps):
+        self.writer, self.fps, self.n = writer, fps, 0
+
+    def write(self, bgr):
+        self.writer.write(bgr, self.n / float(self.fps))
+        self.n += 1
+
+    def release(self):
+        self.writer.close()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", nargs="?", default="edge/data/sample.mp4", help="video path (.mp4)")
@@ -156,9 +219,18 @@ def main(argv=None):
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--face-width", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--codec", default="h264", help="h264 (GStreamer, faststart) or an OpenCV FOURCC (mp4v)")
+    ap.add_argument("--bitrate", type=int, default=1500, help="H.264 kbit/s when writing frames")
+    ap.add_argument("--reencode", metavar="SRC", help="re-encode the video SRC (frame for frame) instead")
+    ap.add_argument("--quality", type=int, default=23, help="x264 quantizer for --reencode (lower: better)")
     args = ap.parse_args(argv)
+    if args.reencode:
+        n = reencode(args.reencode, args.out, args.quality)
+        print("wrote {} ({} frames, {:.2f} MB, H.264)".format(args.out, n, os.path.getsize(args.out) / 2 ** 20))
+        return
     photos = package_photos(args.photos)
-    truth = make_video(args.out, photos, fps=args.fps, seconds=args.seconds, face_w=args.face_width, seed=args.seed)
+    truth = make_video(args.out, photos, fps=args.fps, seconds=args.seconds, face_w=args.face_width, seed=args.seed,
+                       codec=args.codec, bitrate_kbps=args.bitrate)
     print("wrote {} ({} frames, {:.1f} MB; faces: {}) and its ground truth".format(
         args.out, len(truth["frames"]), os.path.getsize(args.out) / 2 ** 20, ", ".join(
             "{} ({})".format(f["name"], f["label"]) for f in truth["frames"][0]["faces"])))

@@ -42,7 +42,7 @@ def test_parse_uri_files(tmp_path, video_file):
 
 @pytest.mark.parametrize("uri,error,words", [
     ("", UsageError, "empty string"),
-    ("http://example.com/x.mp4", UsageError, "unsupported scheme"),
+    ("ftp://example.com/x.mp4", UsageError, "unsupported scheme"),  # http(s):// is a camera (issue 16)
     ("/no/such/clip.mp4", InputError, "found nothing at '/no/such/clip.mp4'"),
 ])
 def test_parse_uri_errors(uri, error, words):

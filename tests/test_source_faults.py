@@ -68,6 +68,8 @@ def _faststart(data):
     that still plays when its tail is cut off."""
     top = {kind: (i, size) for kind, i, size in _boxes(data, 0, len(data))}
     (mdat, _), (moov_at, moov_size) = top[b"mdat"], top[b"moov"]
+    if moov_at < mdat:  # already faststart (the bundled H.264 sample since issue 16)
+        return data
     moov = bytearray(data[moov_at:moov_at + moov_size])
 
     def shift(start, end):
@@ -89,12 +91,13 @@ def damaged(tmp_path_factory):
     """{"no_index": moov removed, "zeroed": 64 KiB zeroed at 40 %, "truncated": faststart, cut at 60 %}."""
     data = open(SAMPLE_VIDEO, "rb").read()
     folder = tmp_path_factory.mktemp("damaged")
-    moov_at = dict((k, i) for k, i, _ in _boxes(data, 0, len(data)))[b"moov"]
+    moov_at, moov_size = dict((k, (i, size)) for k, i, size in _boxes(data, 0, len(data)))[b"moov"]
     zeroed = bytearray(data)
     at = len(data) * 4 // 10
     zeroed[at:at + 65536] = bytes(65536)
     fast = _faststart(data)
-    files = {"no_index": data[:moov_at], "zeroed": bytes(zeroed), "truncated": fast[:len(fast) * 6 // 10],
+    files = {"no_index": data[:moov_at] + data[moov_at + moov_size:], "zeroed": bytes(zeroed),
+             "truncated": fast[:len(fast) * 6 // 10],
              "faststart": fast}
     out = {}
     for name, content in files.items():

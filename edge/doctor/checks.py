@@ -16,6 +16,7 @@ SOURCE_PLUGINS = {
     "usb": ("v4l2src", "videoconvert", "appsink"),
     "file": ("filesrc", "decodebin", "videoconvert", "appsink"),
     "rtsp": ("rtspsrc", "rtph264depay", "h264parse", "decodebin", "videoconvert", "appsink"),
+    "http": ("souphttpsrc", "multipartdemux", "jpegdec", "hlsdemux", "decodebin", "videoconvert", "appsink"),
 }
 GB = 1024 ** 3
 
@@ -125,6 +126,7 @@ def check_source(kind: str) -> Callable[[Dict[str, Any]], Check]:
         fixes = {"csi": "CSI cameras need JetPack's nvarguscamerasrc/nvvidconv (nvidia-l4t-gstreamer)",
                  "rtsp": "sudo apt-get install gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav",
                  "usb": "sudo apt-get install gstreamer1.0-plugins-good",
+                 "http": "sudo apt-get install gstreamer1.0-plugins-good gstreamer1.0-plugins-bad",
                  "file": "sudo apt-get install gstreamer1.0-plugins-base gstreamer1.0-plugins-good"}
         return Check("source " + kind, WARN, "missing elements: " + ", ".join(missing), fixes[kind])
     return check
@@ -281,8 +283,8 @@ def check_rtsp_server(f) -> Check:
 
 
 CHECKS = (check_python, check_opencv, check_gstreamer, check_cascades, check_source("csi"), check_source("usb"),
-          check_source("file"), check_source("rtsp"), check_h264_encoder, check_rtsp_server, check_argus,
-          check_video_devices, check_tensorrt, check_pycuda, check_onnxruntime, check_backend, check_cuda, check_jtop,
+          check_source("file"), check_source("rtsp"), check_source("http"), check_h264_encoder, check_rtsp_server,
+          check_argus, check_video_devices, check_tensorrt, check_pycuda, check_onnxruntime, check_backend, check_cuda, check_jtop,
           check_power, check_swap, check_disk, check_display)
 
 

@@ -34,8 +34,11 @@ class RunConfig:
     """Every field is a config key and (``setting``) an ``edge run`` flag with its default and help."""
 
     source: str = setting("", ("--camera", "--source", "-c"), "What to read: csi, csi://N (Jetson CSI camera), "
-                          "usb, N, /dev/videoN (webcam), rtsp://…, test:// or test://ball?frames=N (GStreamer test "
-                          "pattern), a video file, an image, or a folder of images. Default: the bundled sample video.")
+                          "usb, N, /dev/videoN, v4l2:///dev/videoN (webcam), rtsp://… (network camera), "
+                          "http(s)://… (MJPEG camera or another edge's /stream.mjpg?token=…; HLS: ….m3u8), "
+                          "test:// or test://ball?frames=N (GStreamer test pattern), a video file, an image, "
+                          "a folder of images or a glob of them ('file:///data/cam/*.jpg', quoted). "
+                          "Default: the bundled sample video.")
     model: str = setting("", ("--model", "-m"), "Classifier to run on each face or object (.onnx, .engine, .pt), "
                                                 "or none: detection only, each box keeps its detector class as "
                                                 "label. Default: the bundled mask model "
@@ -84,7 +87,9 @@ class RunConfig:
     summary_every: float = setting(5.0, "--summary-every", "Print a progress line every N seconds (0: never).")
     input_rtsp_latency: int = setting(200, "--input-rtsp-latency", "RTSP input jitter buffer in ms (rtspsrc "
                                                                    "latency): lower lags less, higher rides "
-                                                                   "through a lossy network (0…10000).")
+                                                                   "through a lossy network (0…10000). "
+                                                                   "GStreamer captures only: --capture opencv "
+                                                                   "(FFmpeg) has no such buffer to set.")
     timeout: float = setting(10.0, "--timeout", "Seconds to wait for a frame; then a camera is reopened, a file "
                                                 "ends the run with an error.")
     wait_for_source: bool = setting(False, "--wait-for-source", "At start-up, keep retrying a source that cannot "

@@ -6,6 +6,8 @@ import numpy as np
 
 from edge.errors import EdgeError, InputError
 
+MAX_CONSECUTIVE_BAD = 25  # undecodable camera frames in a row before the camera counts as broken
+
 
 class Frame(NamedTuple):
     index: int           # 0, 1, 2, … in capture order (frames the source skipped are not numbered)

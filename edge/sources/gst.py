@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from edge.errors import EdgeError, HardwareError, InputError, MissingDependency
-from edge.sources.base import EndOfStream, Frame, Source, no_frame_error
+from edge.sources.base import MAX_CONSECUTIVE_BAD, EndOfStream, Frame, Source, no_frame_error
 from edge.sources.pipelines import APPSINK_NAME, elements, package_for
 
 _GST = None
@@ -98,7 +98,7 @@ class GstSource(Source):
         super().__init__(uri)
         Gst = gst()
         self.kind = kind
-        self.live = kind in ("csi", "usb", "rtsp")
+        self.live = kind in ("csi", "usb", "rtsp", "http")
         self.pipeline_str = pipeline
         missing = missing_elements(pipeline)
         if missing:
@@ -110,6 +110,7 @@ class GstSource(Source):
         self.sink = self.pipeline.get_by_name(APPSINK_NAME)
         self.bus = self.pipeline.get_bus()
         self._eos = self._interrupted = False
+        self._bad_run = 0  # frames dropped as undecodable since the last good one
         ret = self.pipeline.set_state(Gst.State.PLAYING)
         if ret == Gst.StateChangeReturn.FAILURE:
             err = self._pop_error(timeout_s=1.0)
@@ -132,10 +133,13 @@ class GstSource(Source):
             left = deadline - time.monotonic()
             sample = self.sink.try_pull_sample(int(max(min(POLL_S, left), 0.0) * Gst.SECOND))
             if sample is None:
-                err = self._pop_error(0)
+                err = self._count_warnings(errors=True)
                 if err is not None:
                     self.close()
                     raise err
+                if self.live and self._bad_run >= MAX_CONSECUTIVE_BAD:
+                    self.close()
+                    raise InputError("{}: {} undecodable frames in a row".format(self.describe(), self._bad_run))
                 if self.sink.is_eos():
                     self._count_lost_tail()
                     self._eos = True
@@ -150,6 +154,7 @@ class GstSource(Source):
             if image is None:
                 self.corrupt += 1
                 continue
+            self._bad_run = 0
             return self._frame(image, pts)
 
     def _to_array(self, sample) -> Tuple[Optional[np.ndarray], Optional[float]]:
@@ -195,20 +200,31 @@ class GstSource(Source):
         if ok and duration > 0:
             self.corrupt += max(int(round((duration / 1e6 - last) * fps / 1000.0)) - 1, 0)
 
-    def _count_warnings(self) -> None:
-        """Decoders report a damaged frame as a WARNING and go on: count it as corrupt."""
+    def _count_warnings(self, errors: bool = False) -> Optional[EdgeError]:
+        """Decoders report a damaged frame as a WARNING and go on, or drop it with a QOS message (counted for a
+        camera only: a file's dropped frames show as gaps in its timestamps): count it as corrupt. With
+        ``errors``, the first ERROR posted is returned too (one pass: popping drops the other messages)."""
         Gst = gst()
+        kinds = Gst.MessageType.WARNING
+        if self.live:
+            kinds |= Gst.MessageType.QOS
+        if errors:
+            kinds |= Gst.MessageType.ERROR
         while True:
-            msg = self.bus.pop_filtered(Gst.MessageType.WARNING)
+            msg = self.bus.pop_filtered(kinds)
             if msg is None:
-                return
+                return None
+            if msg.type == Gst.MessageType.ERROR:
+                return self._error_of(msg)
             self.corrupt += 1
+            self._bad_run += 1
 
     def _pop_error(self, timeout_s: float) -> Optional[EdgeError]:
         Gst = gst()
         msg = self.bus.timed_pop_filtered(int(timeout_s * Gst.SECOND), Gst.MessageType.ERROR)
-        if msg is None:
-            return None
+        return None if msg is None else self._error_of(msg)
+
+    def _error_of(self, msg) -> EdgeError:
         err, debug = msg.parse_error()
         return self._error(_with_detail(err.message, debug or ""), debug or "", err,
                            msg.src.get_name() if msg.src else "")
@@ -222,7 +238,7 @@ class GstSource(Source):
                                  "(`sudo systemctl restart nvargus-daemon`)")
         if err is not None and err.matches(Gst.ResourceError.quark(), Gst.ResourceError.BUSY):
             return HardwareError(text + "; another program is using the camera")
-        if self.kind in ("usb", "rtsp"):
+        if self.kind in ("usb", "rtsp", "http"):
             return HardwareError(text)
         if err is not None and (in_domain(err, Gst.StreamError.quark()) or "type" in message.lower()):
             return InputError("expected a video file, found one GStreamer cannot decode: " + text)

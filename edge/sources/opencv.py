@@ -9,10 +9,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from edge.errors import HardwareError, InputError
-from edge.sources.base import EndOfStream, Source, valid_image
+from edge.sources.base import MAX_CONSECUTIVE_BAD, EndOfStream, Source, valid_image
 from edge.files import IMAGE_SUFFIXES
 
-MAX_CONSECUTIVE_BAD = 25  # undecodable camera frames in a row before the camera counts as broken
 FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV when it first sets FFmpeg up; -8 = AV_LOG_QUIET
 
 
@@ -106,7 +105,7 @@ class CvSource(Source):
         self.kind = kind
         if kind == "video" and api is None and looks_like_text(target):
             raise InputError("expected a video file OpenCV can decode, found a text file: '{}'".format(target))
-        self.live = kind in ("usb", "csi", "rtsp")
+        self.live = kind in ("usb", "csi", "rtsp", "http")
         self.loop = loop
         with quiet_opencv():
             self.cap = cv2.VideoCapture(target) if api is None else cv2.VideoCapture(target, api)
@@ -116,6 +115,7 @@ class CvSource(Source):
                 raise InputError("expected a video file OpenCV can decode, found one it cannot open: '{}'".format(
                     target))
             hint = "; is the CSI camera connected and nvargus-daemon running?" if kind == "csi" else \
+                " (is it reachable? is the URL right?)" if kind in ("rtsp", "http") else \
                 " (does it exist? is another program using it?)"
             raise HardwareError("cannot open the {} camera '{}'{}".format(kind, uri, hint))
         if kind == "usb":
@@ -156,6 +156,9 @@ class CvSource(Source):
             ok, img = self.cap.read()
             if ok and valid_image(img):
                 return self._frame(img, self.cap.get(cv2.CAP_PROP_POS_MSEC))
+            if bad == 0 and not ok and self.kind == "http" and self._index == 0:
+                raise InputError("expected MJPEG or HLS frames OpenCV can decode from '{}', found none".format(
+                    self.uri))
             if bad == 0 and not ok:
                 raise HardwareError("the {} camera '{}' stopped delivering frames".format(self.kind, self.uri))
             bad += 1

@@ -8,6 +8,7 @@
 """
 import re
 from typing import List, NamedTuple, Optional, Sequence, Tuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 APPSINK_NAME = "sink"
 
@@ -40,6 +41,9 @@ ELEMENT_PACKAGES = {
     "v4l2src": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
     "jpegdec": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
     "rtspsrc": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
+    "souphttpsrc": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
+    "multipartdemux": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
+    "hlsdemux": ("gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad"),
     "qtdemux": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
     "qtmux": ("gstreamer1.0-plugins-good", "gstreamer1.0-plugins-good"),
     "h264parse": ("gstreamer1.0-plugins-bad", "gstreamer1.0-plugins-bad"),
@@ -118,8 +122,43 @@ def file_pipeline(path: str, jetson: bool = False) -> str:
 
 
 def rtsp_pipeline(url: str, latency_ms: int = 200, jetson: bool = False) -> str:
+    """A network camera over RTSP; ``latency_ms`` is rtspsrc's jitter buffer (``--input-rtsp-latency``)."""
     conv = "nvvidconv ! video/x-raw, format=BGRx ! " if jetson else ""
-    return "rtspsrc location={} latency={} ! decodebin ! {}{}".format(quote(url), latency_ms, conv, appsink())
+    return "rtspsrc location={} latency={} ! decodebin ! {}{}".format(quote(url), int(latency_ms), conv, appsink())
+
+
+def http_pipeline(url: str, fmt: str = "mjpeg", jetson: bool = False) -> str:
+    """A network camera over HTTP. ``fmt`` "mjpeg": multipart/x-mixed-replace JPEGs (an IP camera, another
+    edge's /stream.mjpg), timestamped on arrival and decoded by ``jpegdec`` (its caps carry no size, which
+    nvjpegdec on JetPack 4.6 needs); "hls": an HLS playlist, ``hlsdemux`` fetching the segments and
+    ``decodebin`` picking the decoder (nvv4l2decoder on a Jetson), played at its own pace (``sync=true``).
+    Credentials in the URL (``http://user:pw@host/…``) go to ``user-id``/``user-pw`` (Basic or Digest)."""
+    src = "souphttpsrc location={}{}".format(quote(strip_userinfo(url)), auth_properties(url))
+    if fmt == "mjpeg":
+        return "{} is-live=true do-timestamp=true ! multipartdemux ! jpegdec ! {}".format(src, appsink())
+    if fmt == "hls":
+        conv = "nvvidconv ! video/x-raw, format=BGRx ! " if jetson else ""
+        return "{} ! hlsdemux ! decodebin ! {}{}".format(src, conv, appsink(sync=True))
+    raise ValueError("expected an HTTP stream format mjpeg or hls, found '{}'".format(fmt))
+
+
+def strip_userinfo(url: str) -> str:
+    """The URL without ``user:password@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def auth_properties(url: str) -> str:
+    """`` user-id=… user-pw=…`` for souphttpsrc from the URL's userinfo ("" without one)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return ""
+    props = " user-id={}".format(quote(unquote(parts.username)))
+    if parts.password is not None:
+        props += " user-pw={}".format(quote(unquote(parts.password)))
+    return props
 
 
 def testsrc_pipeline(pattern: str = "smpte", width: int = 1280, height: int = 720, fps: int = 30,

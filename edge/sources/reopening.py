@@ -12,7 +12,7 @@ from edge.errors import EdgeError, HardwareError, InputError
 from edge.sources.backoff import RetryStopped, backoff_delay, reopen_hint
 from edge.sources.base import EndOfStream, Frame, Source
 
-CAMERAS = ("csi", "usb", "rtsp")
+CAMERAS = ("csi", "usb", "rtsp", "http")
 
 
 def reopen_policy(kind: str, loop: bool):
