@@ -81,6 +81,16 @@ for det in haar blazeface; do
   grep -q "^30 frames" "$OUT/run" || fail "edge run --detector $det: no '30 frames' summary"
 done
 
+echo "== py36: edge run --save out.mp4 --output out.mkv: H.264 through PyGObject, the MP4's index first"
+"$E" run --max-frames 20 --headless --save "$OUT/out.mp4" --output "$OUT/out.mkv" 2>&1 | tail -1
+"$VPY" - "$OUT/out.mp4" "$OUT/out.mkv" <<'EOF' || fail "--save out.mp4: not a faststart H.264 MP4 (or no .mkv)"
+import os, sys
+data = open(sys.argv[1], "rb").read()
+assert b"avc1" in data and 0 < data.find(b"moov") < data.find(b"mdat"), "not faststart H.264"
+assert os.path.getsize(sys.argv[2]) > 1000
+print("py36: --save/--output:", len(data), "bytes, H.264, moov before mdat")
+EOF
+
 echo "== py36: edge run --serve, /status.json fetched while it runs"
 PORT=$("$VPY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$E" run --headless --loop --max-frames 100000 --serve "127.0.0.1:$PORT" > "$OUT/serve" 2>&1 &

@@ -88,7 +88,7 @@ def test_confirmed_tracks_are_classified_only_when_due_moved_or_rescored():
     # track 1: confirmed, same box → not needed; track 2 moved (IoU 0.25) → needed; 9 is new → needed
     assert p.needs_classify(faces, wanted).tolist() == [False, True, True]
     assert p.needs_classify(faces, np.array([False, False, True])).tolist() == [False, False, True]
-    rescored = faces.replace(scores=[0.5, 1, 1])
+    rescored = faces.replace(scores=[0.1, 1, 1])  # the average score: 1 → 0.775
     assert p.needs_classify(rescored, wanted).tolist() == [True, True, True]
     grown = faces.replace(boxes=[[0, 0, 70, 70], [100, 100, 150, 150], [0, 0, 9, 9]])  # 50² → 70²: centred IoU 0.51
     assert p.needs_classify(grown, wanted).tolist() == [True, False, True]
@@ -99,6 +99,36 @@ def test_confirmed_tracks_are_classified_only_when_due_moved_or_rescored():
         assert out.labels.tolist() == ["with_mask"] and out.probs.tolist() == [0.9]  # the track's label
     assert p.needs_classify(frame_faces([(1, BOX, "x", 1.0)]), np.ones(1, bool)).tolist() == [True]
     assert p.tracks[1].vote() == ("with_mask", 1.0)
+
+
+def classified_frames(every, labels):
+    """The frames a lone, still face is classified on (``labels``: its label and probability per frame)."""
+    p, out = People(PeopleOptions(min_frames=1, reclassify_every=every)), []
+    for i, (label, prob) in enumerate(labels):
+        faces = frame_faces([(1, BOX, label, prob)])
+        need = p.needs_classify(faces, np.ones(1, bool))
+        out += [i] if need[0] else []
+        p.update(faces, np.ones(1, bool), need, IMG, 100.0 + i)
+    return out
+
+
+def test_a_steady_sure_label_stretches_the_interval_to_4k_and_another_label_resets_it():
+    sure = [("with_mask", 0.9)] * 33 + [("without_mask", 0.9)] * 12
+    # 3, then 6, 12, 12 (4 × 3) frames while the label holds; the new label at 33: 3 again, then 6
+    assert classified_frames(3, sure) == [0, 3, 9, 21, 33, 36, 42]
+    assert classified_frames(3, [("with_mask", 0.6)] * 13) == [0, 3, 6, 9, 12]  # unsure: never stretched
+    assert classified_frames(1, sure[:6]) == [0, 1, 2, 3, 4, 5]  # 1: every frame, always
+
+
+def test_a_flickering_score_is_no_change_a_lasting_one_is():
+    p = People(PeopleOptions(min_frames=1, reclassify_every=100))
+    flicker, done = [0.88, 0.55] * 10, []
+    for i, score in enumerate(flicker + [0.5] * 6):  # BlazeFace on a masked face; then a lasting drop
+        faces = frame_faces([(1, BOX, "with_mask", 0.9)]).replace(scores=[score])
+        need = p.needs_classify(faces, np.ones(1, bool))
+        done += [i] if need[0] else []
+        p.update(faces, np.ones(1, bool), need, IMG, 10.0 + i)
+    assert done[0] == 0 and all(i >= len(flicker) for i in done[1:]) and len(done) == 2, done  # 1 re-classification
 
 
 def test_a_face_walking_across_keeps_its_label_until_due():
@@ -252,3 +282,21 @@ def test_stats_lines_in_the_run_log(tmp_path):
                                     "since"} for s in stats)
     assert lines[-1]["summary"]["people"]["people"] == summary["people"]["people"] >= stats[-1]["people"]
     assert sum(1 for x in lines if "frame" in x) == 60
+
+
+def test_the_loop_crops_only_the_faces_it_classifies(monkeypatch):
+    from edge.run import loop as loop_module
+    from fakes import FixedDetector
+
+    cropped, classified = [], []
+    real_crop, real_needs = loop_module.crop_faces, NEEDS_CLASSIFY
+    monkeypatch.setattr(loop_module, "crop_faces", lambda image, boxes: cropped.append(len(boxes)) or
+                        real_crop(image, boxes))
+    monkeypatch.setattr(People, "needs_classify", lambda self, faces, wanted: classified.append(
+        real_needs(self, faces, wanted)) or classified[-1])
+    boxes = [[10, 10, 50, 50], [60, 10, 100, 50], [110, 10, 150, 50], [200, 200, 201, 230]]  # the last: 1 px wide
+    monkeypatch.setattr(loop_module, "create_detector", lambda name, **o: FixedDetector(boxes, [0.9] * 4))
+    loop_module.run(RunConfig(source="test://ball?frames=30", width=320, height=240, headless=True,
+                              summary_every=0))
+    assert all(len(need) == 3 for need in classified)  # the 1-px box dropped before
+    assert sum(cropped) == sum(int(n.sum()) for n in classified) < 3 * 30 / 4, (cropped, classified)

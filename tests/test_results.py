@@ -140,3 +140,22 @@ def test_class_ids_must_index_the_class_names(kwargs, message):
     with pytest.raises(ValueError) as e:
         Faces(BOXES, **kwargs)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize("boxes, want", [
+    ([[-5, -5, 10, 20], [70, 90, 200, 200], [50, 50, 50.5, 60]], [True, True, False]),  # clipped; too thin
+    ([[79.5, 10, 81, 20], [10, 99.2, 20, 100.4], [78.9, 98.6, 81, 101]], [False, False, True]),  # 1 px at the edge; 2
+    ([[200, 200, 300, 300], [10, 10, 12.5, 12.5]], [False, True]),  # outside; round(12.5) = 12: 2 px
+    (np.zeros((0, 4)), []),
+])
+def test_visible_is_crop_faces_keep_rule_without_cropping(boxes, want):
+    from edge.run.loop import crop_faces
+    from edge.run.results import visible
+
+    img = np.zeros((100, 80, 3), np.uint8)
+    boxes = np.asarray(boxes, np.float32)
+    assert visible(boxes, img.shape).tolist() == want == crop_faces(img, boxes)[1].tolist()
+    rng = np.random.RandomState(0)
+    many = rng.uniform(-20, 120, (500, 4)).astype(np.float32)
+    many[:, 2:] = many[:, :2] + rng.uniform(-1, 6, (500, 2))  # many boxes near the 2-pixel edge
+    assert (visible(many, img.shape) == crop_faces(img, many)[1]).all()

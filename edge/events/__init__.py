@@ -6,6 +6,11 @@ An event is a plain, JSON-ready dict built by ``edge.run.people``::
      "confidence": 0.93, "first_seen": 1700000000.1, "last_seen": 1700000003.4, "frames": 50,
      "device_id": "jetson-1", "camera": "csi://0", "snapshot": "…/3.jpg" (optional: set by the recorder)}
 
+and the answer to a clip command (``edge.run.remote``)::
+
+    {"type": "command", "command": "clip_start" | "clip_stop", "result": "started" | "already recording" |
+     "stopped" | "not started: …", "clip": path, "snapshot": path, "time": unix time, "device_id", "camera"}
+
 The stats: {"people", "with_mask", "without_mask", "compliance" (None before any), "per_minute": {same
 counts}, "per_hour": {…}, "since": unix time}. A sink is a class with ``publish(event, snapshot)`` (snapshot:
 the person's best face as JPEG bytes, or None), ``stats(stats)`` (periodic) and ``close()``; the run loop hands

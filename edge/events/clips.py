@@ -1,10 +1,11 @@
 """Event clips and snapshots on disk (``[record]``): the last ``pre`` seconds of annotated frames in memory,
 and on an event a clip from ``pre`` s before it to ``post`` s after, as an H.264 MP4 a browser plays
-(``edge.events.encoders``), plus its snapshot JPEG.
+(``edge.outputs.encoders``), plus its snapshot JPEG.
 
     rec = ClipRecorder(RecordOptions(dir="/var/lib/edge/clips"), warn=echo)
     rec.write(frame, faces, view)      # a frame sink: feeds the ring buffer (never waits)
     rec.publish(event, face_jpeg)      # an event sink: sets event["snapshot"] (and "clip") to the files it writes
+    rec.clip_start(); rec.clip_stop()  # a clip by command (MQTT ``clip_start``/``clip_stop``, edge.run.remote)
     rec.close()                        # the clip in progress is finished
 
 The ring keeps ``fps`` frames a second, JPEG-encoded (quality ``JPEG_QUALITY``): at 1280×720 about 45–150 KB a
@@ -12,7 +13,9 @@ frame, so 2–8 MB for the default 5 s × 10 fps (raw frames would be 138 MB). J
 file writes run in one background thread, fed by a queue the frame loop never waits on: past
 ``MAX_PENDING`` frames waiting, frames are dropped from the clips (counted in ``dropped``).
 
-A new event while a clip is being written extends it (up to ``MAX_CLIP_S``). Files are written under a
+A new event while a clip is being written extends it (up to ``MAX_CLIP_S``). ``clip_start`` begins a clip now
+(``pre`` s from the ring, as an event does; a clip in progress becomes it) that runs until ``clip_stop`` (an
+event's ``post`` s still pending are kept) or ``MAX_CLIP_S`` (one warning). Files are written under a
 temporary name and renamed when whole; a clip that cannot be written is one warning line. Retention by size
 and age (oldest first) runs at start and after each clip; under ``min_free_gb`` free recording stops with one
 warning and resumes when the space is back (``edge.events.retention``).
@@ -118,6 +121,8 @@ class _Clip:
         self.path, self.start, self.until = path, start, until
         self.tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
         self.writer, self.t0, self.failed, self.done = None, None, False, False
+        self.manual = self.stopping = False  # started by clip_start; clip_stop came
+        self.event_until = start  # the end the events asked for
 
 
 class ClipRecorder(Sink):
@@ -172,11 +177,51 @@ class ClipRecorder(Sink):
             clip = self._clip = _Clip(os.path.join(self.folder, name), t - opt.pre, t + opt.post)
         else:
             clip.until = max(clip.until, min(t + opt.post, clip.start + MAX_CLIP_S))
+        clip.event_until = max(clip.event_until, t + opt.post)
         event["clip"] = clip.path
         if snapshot is not None or self._queued_frames:
             event["snapshot"] = os.path.join(self.folder, retention.recording_name(
                 t, event.get("type", "event"), event.get("track_id", 0), ".jpg"))
         self._queue.put(("event", clip, event.get("snapshot"), snapshot))
+
+    def clip_start(self) -> dict:
+        """Begin a clip now (the ring's ``pre`` s first) that runs until ``clip_stop`` or ``MAX_CLIP_S``; a clip in
+        progress becomes it. {"result": "started" | "already recording" | "not started: …", "clip", "snapshot"}."""
+        if self._check_space():
+            return {"result": "not started: recording is stopped at the free-space floor"}
+        t = self._latest_t if self._latest_t is not None else time.time()
+        clip = self._manual_clip()
+        if clip is not None:
+            return {"result": "already recording", "clip": clip.path}
+        clip = self._clip
+        if clip is None or clip.done or t > clip.until:
+            name = retention.recording_name(t, "manual", 0, ".mp4")
+            clip = self._clip = _Clip(os.path.join(self.folder, name), t - self.options.pre, t)
+        clip.manual, clip.until = True, clip.start + MAX_CLIP_S
+        out = {"result": "started", "clip": clip.path}
+        if self._queued_frames:
+            out["snapshot"] = os.path.join(self.folder, retention.recording_name(t, "manual", 0, ".jpg"))
+        self._queue.put(("event", clip, out.get("snapshot"), None))
+        return out
+
+    def clip_stop(self) -> Optional[dict]:
+        """End the ``clip_start`` clip now (an event's ``post`` s still pending are kept): {"result": "stopped",
+        "clip"}; None when no such clip is running."""
+        clip = self._manual_clip()
+        if clip is None:
+            return None
+        t = self._latest_t if self._latest_t is not None else time.time()
+        clip.stopping = True
+        clip.until = min(max(t, clip.event_until), clip.until)
+        self._queue.put(("stop", clip))
+        return {"result": "stopped", "clip": clip.path}
+
+    def _manual_clip(self) -> Optional[_Clip]:
+        """The ``clip_start`` clip still running (the publishing side's view), or None."""
+        clip, t = self._clip, self._latest_t
+        if clip is None or not clip.manual or clip.stopping or clip.done or (t is not None and t > clip.until):
+            return None
+        return clip
 
     def stats(self, stats: dict) -> None:
         pass
@@ -197,6 +242,7 @@ class ClipRecorder(Sink):
         self._sweep()
         clip = None  # type: Optional[_Clip]
         idle_s = self.options.post + IDLE_S
+        last_t = None  # type: Optional[float]  # the newest frame taken
         while True:
             try:
                 msg = self._queue.get(timeout=idle_s)
@@ -207,13 +253,22 @@ class ClipRecorder(Sink):
             if msg[0] == "close":
                 self._finish(clip)
                 return
+            if msg[0] == "stop":  # clip_stop: every frame up to it is in (the queue keeps order)
+                if msg[1] is clip and last_t is not None and clip.until <= last_t:
+                    self._finish(clip)
+                    clip = None
+                continue
             if msg[0] == "frame":
                 _, t, view = msg
+                last_t = t
                 ok, jpeg = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
                 if ok:
                     self.ring.add(t, jpeg.tobytes())
                 if clip is not None:
                     if t > clip.until or self._check_space():
+                        if clip.manual and not clip.stopping and t > clip.until:
+                            self._warn("the clip '{}' reached {:g} s without a clip_stop: finished (send "
+                                       "clip_start for another)".format(clip.path, MAX_CLIP_S))
                         self._finish(clip)
                         clip = None
                     else:
@@ -233,10 +288,10 @@ class ClipRecorder(Sink):
             return
         try:
             if clip.writer is None:
-                from edge.events.encoders import open_writer
+                from edge.outputs.encoders import open_writer
 
                 if self.encoder is None:  # chosen once: a missing encoder is one warning per run
-                    from edge.events.encoders import pick_encoder
+                    from edge.outputs.encoders import pick_encoder
 
                     self.encoder = pick_encoder(self._warn)
                 clip.t0 = t

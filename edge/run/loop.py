@@ -26,7 +26,7 @@ from edge.run.framelog import FrameLog, frame_record
 from edge.run.overlay import banner_text, draw
 from edge.run.people import People
 from edge.run.remote import Remote
-from edge.run.results import FACE, Faces
+from edge.run.results import FACE, Faces, visible
 from edge.run.sinks import make_sinks
 from edge.run.track import BoxTracker, every_frame_tracker
 from edge.service.daemon import Daemon
@@ -154,7 +154,7 @@ class Loop:
         daemon.slow_start("opening the source")
         self.source = parts.enter_context(contextlib.closing(daemon.open_source(
             lambda: sources.open_source(uri, cfg.width, cfg.height, cfg.fps, cfg.flip, cfg.capture, cfg.threaded,
-                                        cfg.loop), uri)))
+                                        cfg.loop, rtsp_latency=cfg.input_rtsp_latency), uri)))
         self.sinks = [parts.enter_context(sink) for sink in make_sinks(cfg, self.source.inner, self.echo)]
         self.event_sinks = make_event_sinks(cfg, self.echo, frame_sinks=self.sinks)  # a frame sink first (clips)
         for sink in self.event_sinks:
@@ -180,13 +180,11 @@ class Loop:
         logits = None
         with t.stage("preprocess"):
             wanted = chosen_rows(faces, self.classify)
-            crops, keep = crop_faces(frame.image, faces.boxes[wanted])
-            kept = ~wanted
-            kept[wanted] = keep
+            kept = ~wanted | visible(faces.boxes, frame.image.shape)  # crop_faces's rule, without the crops
             if not kept.all():
                 faces, wanted = faces[kept], wanted[kept]  # a dropped box takes its track id with it
             chosen = self.people.needs_classify(faces, wanted) if self.people else wanted
-            crops = [c for c, k in zip(crops, chosen[wanted]) if k]  # the crops of the chosen rows
+            crops = crop_faces(frame.image, faces.boxes[chosen])[0] if chosen.any() else []  # only those classified
             run_model = self.backend is not None and (bool(crops) or not self.people)  # as before: every frame
             batch = preprocess(crops, self.backend.meta) if run_model else None
         with t.stage("infer"):
@@ -241,7 +239,7 @@ class Loop:
         events = self.people.drain()
         for event, jpeg in events:
             if state is not None:
-                state.add_event(event)  # the live view's recent events
+                state.add_event(event, jpeg)  # the live view's recent events
             if state is not None and event["type"] == "person" and event["phase"] == "confirmed":
                 state.count_person(event["label"])
             for sink in self.event_sinks:
@@ -298,5 +296,6 @@ def describe_source(cfg: RunConfig, jetson: Optional[bool] = None) -> str:
     spec = sources.parse_uri(cfg.source_uri())
     if jetson is None:
         jetson = gst.available() and gst.is_jetson()
-    desc = sources.pipeline_for(spec, cfg.width, cfg.height, cfg.fps, cfg.flip, jetson=jetson)
+    desc = sources.pipeline_for(spec, cfg.width, cfg.height, cfg.fps, cfg.flip, jetson=jetson,
+                                rtsp_latency=cfg.input_rtsp_latency)
     return desc or "{} '{}' read with cv2.imread".format(spec.kind, spec.target)

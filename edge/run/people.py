@@ -11,8 +11,11 @@ classified on every other frame and on the confirming one) and ended after
 the winning label's share. A confirmed track is classified again only every ``reclassify_every`` frames, when
 its box changed (its size or shape: the IoU of the two boxes centred on each other < 0.7, as DeepStream's
 classifier re-infers a grown box; or it jumped: IoU < 0.5 with its box one frame before, a possible id switch)
-or its detector score changed; in between its frames vote with the last classified label (DeepStream's
-secondary-classifier interval). A face moving across the frame keeps its label: the crop is the same face.
+or its detector score changed (its average over frames, ``SCORE_SMOOTHING``: a score that flickers from frame
+to frame, as BlazeFace's does on a masked face, is no change); in between its frames vote with the last classified label (DeepStream's
+secondary-classifier interval). A track whose classification keeps coming back with the same label (probability
+≥ ``STEADY_PROB``) waits twice as long for the next one, up to ``STRETCH`` × ``reclassify_every`` frames; another
+label (or a less sure one) brings it back to ``reclassify_every``. A face moving across the frame keeps its label: the crop is the same face.
 People are counted at confirmation (with the label voted then), so the counters and the ``no_mask`` alerts
 agree; the ``ended`` event carries the vote over all of the track's frames.
 """
@@ -30,7 +33,10 @@ from edge.run.results import Faces
 WITH, WITHOUT = "with_mask", "without_mask"
 RESIZED_IOU = 0.7  # a box with less centred IoU than this with its last classified box is classified again
 JUMPED_IOU = 0.5  # so is one with less IoU than this with its box of the frame before
-SCORE_CHANGE = 0.2  # so is one whose detector score moved by more than this
+SCORE_CHANGE = 0.2  # so is one whose detector score (averaged) moved by more than this
+SCORE_SMOOTHING = 0.25  # each frame moves a track's average score this share of the way to the frame's score
+STEADY_PROB = 0.8  # a confirmed track classified again with its label at least this sure: its interval doubles,
+STRETCH = 4  # up to this many times reclassify_every
 WINDOWS = (("per_minute", 60.0), ("per_hour", 3600.0))
 
 
@@ -44,8 +50,9 @@ class PeopleOptions:
     min_frames: int = setting(5, "--people-min-frames", "Frames a track needs before it counts as a person.")
     max_missing: int = setting(15, "--people-max-missing", "Frames a person may go unseen before its track ends.")
     reclassify_every: int = setting(30, "--reclassify-every", "Classify a person's face again every N frames "
-                                                              "(sooner when its box changes size, jumps or its "
-                                                              "score changes; 1: every face on every frame).")
+                                                              "(up to {}N while its label holds; sooner when its "
+                                                              "box changes size, jumps or its score changes; 1: "
+                                                              "every face on every frame).".format(STRETCH))
     stats_every: float = setting(60.0, "--people-stats-every", "Seconds between people statistics lines in the "
                                                                "log and to the event sinks (0: never).")
     device_id: str = setting("", "--device-id", "This device's id in events (default: the host name).")
@@ -64,9 +71,10 @@ class Track:
     """One person: its vote, times, the last classified box/score/label and its best face crop."""
 
     __slots__ = ("id", "first_seen", "last_seen", "frames", "missing", "votes", "confirmed", "label", "prob",
-                 "box", "label_box", "label_score", "label_frame", "best_quality", "best_crop")
+                 "box", "label_box", "label_score", "label_frame", "interval", "score", "best_quality",
+                 "best_crop")
 
-    def __init__(self, track_id: int, now: float):
+    def __init__(self, track_id: int, now: float, interval: int = 1):
         self.id, self.first_seen, self.last_seen = track_id, now, now
         self.frames = self.missing = 0
         self.votes = {}  # type: Dict[str, float]
@@ -74,8 +82,9 @@ class Track:
         self.label = None  # type: Optional[str]
         self.prob = float("nan")
         self.box = self.label_box = None  # type: Optional[np.ndarray]  # the last box; the last classified one
-        self.label_score = float("nan")
+        self.label_score = self.score = float("nan")  # the average detector score: at its last classification, now
         self.label_frame = -1
+        self.interval = interval  # frames from its last classification to the next one (once confirmed)
         self.best_quality = -1.0
         self.best_crop = None  # type: Optional[np.ndarray]
 
@@ -141,27 +150,30 @@ class People:
     def needs_classify(self, faces: Faces, wanted: np.ndarray) -> np.ndarray:
         """The ``wanted`` rows whose track must be classified this frame: new or unconfirmed, due
         (``reclassify_every``), resized, jumped or rescored since its last classification."""
-        need = np.array(wanted, bool).copy()
-        rows, last = [], []  # the wanted rows of confirmed, labelled tracks; their last classified box
-        ids = faces.track_ids.tolist()
-        for i in np.flatnonzero(need).tolist():
-            tr = self.tracks.get(ids[i])
+        need = np.array(wanted, bool)  # a copy
+        rows, last = [], []  # the wanted rows of confirmed, labelled tracks; their tracks
+        tracks, sparse, min_frames = self.tracks, self.options.reclassify_every > 1, self.options.min_frames
+        at = np.flatnonzero(need)
+        for i, tid in zip(at.tolist(), faces.track_ids[at].tolist()):
+            tr = tracks.get(tid)
             if tr is None or tr.label is None:
                 continue
             if tr.confirmed:
                 rows.append(i)
                 last.append(tr)
-            elif self.options.reclassify_every > 1:  # a new track: its frames 1, 3, 5 … and the confirming one
-                need[i] = tr.frames % 2 == 0 or tr.frames + 1 >= self.options.min_frames
+            elif sparse:  # a new track: its frames 1, 3, 5 … and the confirming one
+                need[i] = tr.frames % 2 == 0 or tr.frames + 1 >= min_frames
         if not rows:
             return need
-        due = np.array([self.frame - tr.label_frame >= self.options.reclassify_every for tr in last])
+        frame = self.frame
+        due = np.array([frame - tr.label_frame >= tr.interval for tr in last])
         boxes = faces.boxes[rows]
         resized = pairwise_iou(centred(boxes), centred(np.stack([tr.label_box for tr in last]))) < RESIZED_IOU
         jumped = pairwise_iou(boxes, np.stack([tr.box for tr in last])) < JUMPED_IOU
         scores = faces.scores[rows] if faces.scores is not None else np.full(len(rows), np.nan)
         with np.errstate(invalid="ignore"):
-            rescored = np.abs(scores - np.array([tr.label_score for tr in last])) > SCORE_CHANGE  # NaN: False
+            rescored = np.abs(smoothed(np.array([tr.score for tr in last]), scores) -
+                              np.array([tr.label_score for tr in last])) > SCORE_CHANGE  # NaN: False
         need[rows] = due | resized | jumped | rescored
         return need
 
@@ -175,23 +187,31 @@ class People:
         scores = np.full(len(faces), np.nan) if faces.scores is None else faces.scores.astype(np.float64)
         quality = face_quality(boxes, scores, image.shape).tolist()
         fresh = (~np.asarray(wanted, bool) | need).tolist()  # rows whose label is this frame's
+        every = self.options.reclassify_every
+        longest = every * STRETCH if every > 1 else every
         seen = set()
         for i, tid in enumerate(faces.track_ids.tolist()):
             tr = self.tracks.get(tid)
             if tr is None:
-                tr = self.tracks[tid] = Track(tid, now)
+                tr = self.tracks[tid] = Track(tid, now, every)
             seen.add(tid)
             tr.frames += 1
             tr.missing = 0
             tr.last_seen = now
             tr.box = boxes[i]
+            if scores[i] == scores[i]:  # known: the average moves (smoothed(), one row)
+                tr.score = scores[i] if tr.score != tr.score else tr.score + SCORE_SMOOTHING * (scores[i] - tr.score)
             if quality[i] > tr.best_quality:
                 tr.best_quality, tr.best_crop = quality[i], crop_of(image, boxes[i])
             if not labelled:
                 continue
             if fresh[i] or tr.label is None:
-                tr.label, tr.prob = str(labels[i]), float(probs[i])
-                tr.label_box, tr.label_score, tr.label_frame = boxes[i], float(scores[i]), self.frame
+                label, prob = str(labels[i]), float(probs[i])
+                if tr.confirmed:  # a steady, sure label: the next classification can wait longer
+                    steady = label == tr.label and prob >= STEADY_PROB
+                    tr.interval = min(2 * tr.interval, longest) if steady else every
+                tr.label, tr.prob = label, prob
+                tr.label_box, tr.label_score, tr.label_frame = boxes[i], float(tr.score), self.frame
             else:
                 labels[i], probs[i] = tr.label, tr.prob
             weight = tr.prob if tr.prob == tr.prob else 1.0  # NaN (a tracked box's score): 1
@@ -261,6 +281,14 @@ def crop_of(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """A copy of ``box``'s pixels (clipped to the frame)."""
     x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
     return image[y1:max(int(round(box[3])), y1 + 1), x1:max(int(round(box[2])), x1 + 1)].copy()
+
+
+def smoothed(average: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each track's average detector score after this frame's ``score`` (SCORE_SMOOTHING of the way there);
+    NaN (unknown) on either side: the other."""
+    with np.errstate(invalid="ignore"):
+        out = average + SCORE_SMOOTHING * (score - average)
+    return np.where(np.isnan(average), score, np.where(np.isnan(score), average, out))
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -126,3 +126,15 @@ class Faces:
     def __repr__(self) -> str:
         names = "" if self.class_names == FACE else ", class_names={}".format(list(self.class_names))
         return "Faces({}{})".format(", ".join("{}={}".format(n, c.tolist()) for n, c in self.columns()), names)
+
+
+def visible(boxes: np.ndarray, shape) -> np.ndarray:
+    """Which ``boxes`` (xyxy) keep at least 2×2 pixels once clipped to a frame of ``shape`` (as
+    ``edge.run.loop.crop_faces`` crops them: x1, y1 truncated, x2, y2 rounded), without cropping."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if not len(b):
+        return np.zeros(0, bool)
+    h, w = shape[:2]
+    lo = np.maximum(b[:, :2].astype(np.int64), 0)
+    hi = np.minimum(np.round(b[:, 2:]).astype(np.int64), [w, h])
+    return ((hi - lo) >= 2).all(axis=1)
