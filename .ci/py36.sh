@@ -66,7 +66,7 @@ echo "== py36: edge run with no cascades anywhere: one line, exit 3, naming the 
 if "$VPY" -c 'import sys; from edge.detectors.haar import *; sys.exit(find_cascade(DEFAULT_CASCADE, opencv_cascade_folders()) is None)'; then
   echo "py36: (this machine has OpenCV's cascades in a system folder: the no-cascade error is left to tests/test_cascades.py)"
 else
-  rc=0; "$E" run --headless --max-frames 3 > "$OUT/err" 2>&1 || rc=$?
+  rc=0; "$E" run --detector haar --headless --max-frames 3 > "$OUT/err" 2>&1 || rc=$?
   cat "$OUT/err"
   [ "$rc" = 3 ] && [ "$(wc -l < "$OUT/err")" = 1 ] && grep -q "$CASCADES" "$OUT/err" || fail "expected one line, exit 3 (got $rc)"
 fi
@@ -121,5 +121,5 @@ cat "$OUT/doctor"
 { [ "$rc" = 0 ] || [ "$rc" = 1 ]; } && ! grep -q Traceback "$OUT/doctor" || fail "edge doctor: exit $rc"
 grep -q "^ok   haar cascades .*$CASCADES" "$OUT/doctor" || fail "edge doctor: not using $CASCADES"
 "$E" config show > "$OUT/config" || fail "edge config show: exit $?"
-grep -q '^detector = "haar"' "$OUT/config" || fail "edge config show: no detector line"
+grep -q '^detector = "blazeface"' "$OUT/config" || fail "edge config show: no detector line"
 echo "py36: passed in $((SECONDS - START)) s"

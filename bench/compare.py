@@ -4,6 +4,7 @@ real-face video, in one run: FPS ratio, detections matched (IoU ≥ 0.5), stage 
 
     nice python bench/compare.py                        # the bundled sample, teacher-sized model
     nice python bench/compare.py --long 10000           # plus a 10,000-frame memory run (video looped)
+    nice python bench/compare.py --trained              # the bundled classifier both sides: label accuracy
 
 Both sides run the same seeded network: the reference as a PyTorch checkpoint in eager mode, ``edge run``
 as its ONNX export on ONNX Runtime (what the device runs). Each runs in its own process; its resident
@@ -94,16 +95,23 @@ def match_rate(ref_rows, edge_rows, thr=0.5):
 
 
 def recall(rows, truth, thr=0.5):
+    """Recall per true label, and ``label_accuracy``: of the faces found, the share whose best-overlapping box
+    has the true label (meaningful with a trained model: ``--trained``)."""
     from edge.detectors.boxes import iou_matrix
 
-    by = {r["frame"]: r["boxes"] for r in rows}
-    out = {}
+    by = {r["frame"]: (r["boxes"], r.get("labels") or []) for r in rows}
+    out, right = {}, []
     for t in truth["frames"]:
         for f in t["faces"]:
-            boxes = by.get(t["frame"], [])
-            ok = bool(boxes) and iou_matrix([f["box"]], boxes).max() >= thr
+            boxes, labels = by.get(t["frame"], ([], []))
+            o = iou_matrix([f["box"]], boxes)[0] if boxes else np.zeros(0)
+            ok = bool(len(o)) and o.max() >= thr
             out.setdefault(f["label"], []).append(ok)
-    return {k: float(np.mean(v)) for k, v in out.items()}
+            if ok and len(labels) == len(boxes):
+                right.append(labels[int(o.argmax())] == f["label"])
+    res = {k: float(np.mean(v)) for k, v in out.items()}
+    res["label_accuracy"] = round(float(np.mean(right)), 4) if right else None
+    return res
 
 
 def flat(samples):
@@ -125,11 +133,19 @@ def main(argv=None):
     ap.add_argument("--edge-args", default="", help="extra `edge run` flags, e.g. '--detect-every 3'")
     ap.add_argument("--long-args", default="", help="extra `edge run` flags for the --long run only")
     ap.add_argument("--skip-compare", action="store_true", help="only the --long memory run")
+    ap.add_argument("--trained", action="store_true", help="both sides run the bundled classifier "
+                                                            "(edge/zoo/mask_default.pt / .onnx) instead of a seeded "
+                                                            "--arch: label accuracy against the truth")
     args = ap.parse_args(argv)
 
     truth = json.load(open(os.path.splitext(args.video)[0] + ".json"))
     tmp = tempfile.mkdtemp(prefix="edge-bench-")
-    pt, onnx_path = export(args.arch, tmp)
+    if args.trained:  # the bundled classifier on both sides: label accuracy means something
+        zoo = os.path.join(ROOT, "edge", "zoo")
+        pt, onnx_path = os.path.join(zoo, "mask_default.pt"), os.path.join(zoo, "mask_default.onnx")
+        args.arch = "mask_default"
+    else:
+        pt, onnx_path = export(args.arch, tmp)
     report = {}
     if not args.skip_compare:
         report = compare(args, truth, tmp, pt, onnx_path)
@@ -175,6 +191,7 @@ def compare(args, truth, tmp, pt, onnx_path):
         "reference_ms": {k: round(float(np.mean([r["ms"][k] for r in ref_rows])), 2)
                          for k in ("decode", "detect", "classify", "total")},
         "rss": {"reference": flat(ref_rss), "edge": flat(edge_rss)},
+        "edge_detector": summary.get("detector"),
         "cpu_count": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     return report

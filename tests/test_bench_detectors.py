@@ -105,7 +105,7 @@ def test_command_on_the_sample_haar_and_blazeface_side_by_side(cli, tmp_path):
     assert report["frames"] == report["scored_frames"] == 10 and report["environment"]["cpu_count"] >= 1
     haar, bf = report["detectors"]
     assert (haar["label"], bf["label"]) == ("haar", "blazeface") and haar["ratio"] == 1.0
-    assert bf["info"]["model"] == "face_detection_full_range" and bf["ms"]["n"] == 10
+    assert bf["info"]["model"] == "face_detection_full_range_masked" and bf["ms"]["n"] == 10
     assert bf["recall"]["with_mask"] > haar["recall"]["with_mask"]  # Haar misses a masked face in frames 2, 6, 8, 9
     assert bf["recall"]["without_mask"] == 1.0 and bf["false_positives"] == 0
 

@@ -57,7 +57,7 @@ def test_blazeface_finds_the_masked_faces_haar_misses(cli, seeded_onnx, tmp_path
     (bf, bf_false), (haar, _) = result["blazeface"], result["haar"]
     assert bf["with_mask"] > haar["with_mask"], result
     assert bf["with_mask"] >= 0.95 and bf["without_mask"] >= 0.95 and bf_false <= 1, result
-    assert summary["detector"]["model"] == "face_detection_full_range"
+    assert summary["detector"]["model"] == "face_detection_full_range_masked"  # the default (issue 13)
     assert summary["detector"]["mode"] == "frame" and summary["detector"]["scale"] == 0.4  # the default: auto
 
 
@@ -105,11 +105,12 @@ def test_config_sections_become_detector_options():
     haar = {"scale": 0.25, "min_neighbors": 5, "min_size": 30, "scale_factor": 1.2, "cascade": "x.xml"}
     blazeface = {"model": "short", "grid": "2x1", "scale": 0.3, "threads": 2}
     assert config_options("haar", cfg) == haar and config_options("blazeface", cfg) == blazeface
-    assert cfg.detector_options() == haar and replace(cfg, detector="blazeface").detector_options() == blazeface
+    assert cfg.detector == "blazeface"  # the default (issue 13); Haar stays as --detector haar
+    assert cfg.detector_options() == blazeface and replace(cfg, detector="haar").detector_options() == haar
     assert cfg.track_scale == 0.25  # the tracker shares Haar's scale, whichever detector runs
     assert replace(cfg, detector="blazeface").track_scale == 0.25
     assert config_options("haar", RunConfig()) == {"scale": 0.4, "min_neighbors": 3, "min_size": 60,
                                                    "scale_factor": 1.1, "cascade": "haarcascade_frontalface_alt2.xml"}
-    assert config_options("blazeface", RunConfig()) == {"model": "full", "grid": "auto", "scale": 0.4, "threads": 1}
+    assert config_options("blazeface", RunConfig()) == {"model": "masked", "grid": "auto", "scale": 0.4, "threads": 1}
     with pytest.raises(UsageError, match="unknown detector 'blaze'"):
         RunConfig(detector="blaze")

@@ -173,7 +173,7 @@ def test_old_flat_keys_name_their_new_place(cli, tmp_path, text, words):
 def test_config_show_has_the_detector_sections(cli):
     r = cli(["config", "show"])
     assert r.exit_code == 0, r.output
-    assert "[haar]\nscale = 0.4\nmin_neighbors = 3\n" in r.output and '[blazeface]\nmodel = "full"\n' in r.output
+    assert "[haar]\nscale = 0.4\nmin_neighbors = 3\n" in r.output and '[blazeface]\nmodel = "masked"\n' in r.output
     assert "detect_scale" not in r.output
 
 

@@ -22,6 +22,9 @@ def option(cls, key: str, parse: Optional[Callable[[str], object]] = None):
         raise ValueError("config field '{}' has no flag (see edge.config.setting)".format(key))
     default = default_of(f)
     kw = dict(meta["cli"])
+    if parse is None and isinstance(default, list):  # repeatable (--output A --output B): click gives a tuple
+        return typer.Option(default, *meta["flags"], help=meta["help"],
+                            callback=lambda values: list(values) if values is not None else default, **kw)
     if parse is None:
         return typer.Option(default, *meta["flags"], help=meta["help"], **kw)
     return typer.Option(None, *meta["flags"], help=meta["help"],

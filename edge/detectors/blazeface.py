@@ -140,16 +140,20 @@ class SsdSession:
 
 
 
+MASKED = "face_detection_full_range_masked"  # the full-range model fine-tuned on masked faces (NOTICE)
+MODELS = dict(ALIASES, masked=MASKED)  # alias → bundled file stem
+
+
 def model_path(model: str) -> str:
-    """'full' / 'short' / a bundled model name / a path → an existing .onnx path."""
-    name = ALIASES.get(model, model)
+    """'full' / 'short' / 'masked' / a bundled model name / a path → an existing .onnx path."""
+    name = MODELS.get(model, model)
     bundled = os.path.join(BLAZEFACE_DIR, name + ".onnx")
     if os.path.isfile(bundled):
         return bundled
     if os.path.isfile(model):
         return model
     raise UsageError("unknown BlazeFace model '{}' (expected full, short, {}, or a path to a .onnx model or a "
-                     ".engine built from one)".format(model, ", ".join(sorted(ALIASES.values()))))
+                     ".engine built from one)".format(model, ", ".join(sorted(MODELS.values()))))
 
 
 def parse_grid(grid: Any) -> Union[str, Tuple[int, int]]:
@@ -176,11 +180,11 @@ class BlazeFaceDetector(Detector):
 
     name = "blazeface"
 
-    def __init__(self, model: str = "full", grid: Any = "auto", scale: float = DEFAULT_SCALE, overlap: float = 0.25,
+    def __init__(self, model: str = "masked", grid: Any = "auto", scale: float = DEFAULT_SCALE, overlap: float = 0.25,
                  score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None,
                  candidate_threshold: float = 0.1, max_refine: int = 8, refine_context: float = 2.5,
                  backend: str = "auto", threads: int = 1, session: Optional[SsdSession] = None):
-        """``model``: full, short, or a path (.onnx, .engine with its sidecar, .ts); ``grid``: "auto" (frame
+        """``model``: masked (the default: full range fine-tuned on masked faces), full, short, or a path (.onnx, .engine with its sidecar, .ts); ``grid``: "auto" (frame
         mode when the model takes any input size, else 3x2 tiles), "frame", or tiles as (cols, rows) /
         "3x2" ("1x1": the square alone); ``scale``: frame mode's resize of the frame (small faces must be
         ~20 px after it); ``backend``/``threads``: how the model runs."""
@@ -213,7 +217,7 @@ class BlazeFaceDetector(Detector):
         self.small_face = SMALL_FACE if frame_mode else 0.0
 
     @classmethod
-    def load(cls, model: str = "full", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
+    def load(cls, model: str = "masked", options: Optional[Dict] = None, **kw) -> "BlazeFaceDetector":
         """``options``: ``backend`` (auto: by file type), ``threads`` (default 1: `edge run` shares the cores
         with capture and the classifier; alone on an idle 2-core machine 2 threads are ~1.45x faster) and
         ``providers`` (ONNX Runtime)."""
@@ -331,6 +335,27 @@ class BlazeFaceDetector(Detector):
             return self.run_passes(frame_bgr, self.score_threshold)
         return self.refine(frame_bgr, self.run_passes(frame_bgr, self.candidate_threshold))
 
+    def keypoints(self, frame_bgr: np.ndarray, box: Sequence[float], min_score: float = 0.3) -> Optional[np.ndarray]:
+        """The face's 6 keypoints (float32 (6, 2) frame pixels: right eye, left eye, nose tip, mouth, right
+        ear, left ear, as BlazeFace orders them) from the model's square on 2x the face ``box`` (xyxy): the
+        score-weighted mean over the anchors that see the face (IoU ≥ 0.5 with the best one), or None when
+        no anchor scores ``min_score``."""
+        wh = (frame_bgr.shape[1], frame_bgr.shape[0])
+        roi = D.square_around(box, 2.0, wh)
+        batch, (lb,) = self.prepare(frame_bgr, [roi], self.meta.layout.input_size)
+        regressors, logits = self.session.run(batch)
+        scores = D.sigmoid_scores(logits[0, :, 0])
+        keep = np.flatnonzero(scores >= min_score)
+        if not len(keep):
+            return None
+        boxes, kps = D.decode_boxes(regressors[0][keep], self.anchors(lb.wh)[keep], lb.wh)
+        boxes = lb.to_frame(boxes)
+        best = int(np.argmax(iou(np.asarray(box, np.float32), boxes) * scores[keep]))
+        near = iou(boxes[best], boxes) >= 0.5
+        w = scores[keep][near]
+        pts = lb.to_frame(kps[near].reshape(-1, 2)).reshape(-1, self.meta.num_keypoints, 2)
+        return (pts * w[:, None, None]).sum(axis=0).astype(np.float32) / np.float32(w.sum())
+
     def info(self) -> Mapping[str, Any]:
         return {"detector": self.name, "model": self.meta.name, "path": self.session.path,
                 "backend": self.session.backend.name, "device": self.session.device,
@@ -348,9 +373,10 @@ class BlazeFaceDetector(Detector):
 class BlazeFaceOptions:
     """``[blazeface]`` of a run config: BlazeFaceDetector's keyword options (``edge run --blazeface-*``)."""
 
-    model: str = setting("full", "--blazeface-model", "BlazeFace model: full (192 px), short (128 px), or a .onnx "
-                                                      "path or a TensorRT .engine built from one (`edge export "
-                                                      "--engine`).")
+    model: str = setting("masked", "--blazeface-model", "BlazeFace model: masked (default: full range fine-tuned "
+                                                        "on masked faces), full (MediaPipe's 192 px, as "
+                                                        "published), short (128 px), or a .onnx path or a "
+                                                        "TensorRT .engine built from one (`edge export --engine`).")
     grid: str = setting("auto", "--blazeface-grid", "BlazeFace strategy for small faces: frame (the whole frame at "
                                                     "--blazeface-scale, one pass, plus a 128 px pass for big "
                                                     "faces), COLSxROWS (the model's square on the whole frame plus "
