@@ -118,6 +118,9 @@ def measure(rows: Sequence[Row], data: str, recipe: Recipe, progress: bool = Fal
     from models.evaluate import evaluate
 
     reports = [evaluate(r.path, data, "test", recipe.seed, recipe.val, recipe.test, progress=progress) for r in rows]
+    styled = bool(reports and reports[0].get("holdout"))
+    inside = [evaluate(r.path, data, "test_in", recipe.seed, recipe.val, recipe.test, progress=progress)
+              if styled else None for r in rows]
     backends = [load_backend(r.path) for r in rows]
     try:
         times = [[] for _ in rows]
@@ -128,13 +131,20 @@ def measure(rows: Sequence[Row], data: str, recipe: Recipe, progress: bool = Fal
                     (1, b.meta.channels) + tuple(b.meta.input_size)).astype(np.float32)
                 times[i] += time_calls(lambda: b.infer(x), warmup=3, runs=per_round)
         results = []
-        for row, rep, b, t in zip(rows, reports, backends, times):
+        for row, rep, b, t, ins in zip(rows, reports, backends, times, inside):
             lat = summarize(t)
+            sub = rep.get("subsets") or {}
+            extra = {} if not styled else {
+                "heldout_mask_accuracy": sub.get("mask", {}).get("accuracy"),
+                "bare_accuracy": sub.get("bare", {}).get("accuracy"),
+                "negative_accuracy": sub.get("negative", {}).get("accuracy"),
+                "indist_mask_accuracy": (ins.get("subsets") or {}).get("mask", {}).get("accuracy"),
+                "subsets": sub, "holdout": rep.get("holdout")}
             results.append(dict({
                 "name": row.name, "path": row.path, "kind": row.kind, "variant": b.meta.variant,
                 "backend": b.info()["backend"], "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                 "test_images": rep["n"], "latency_ms": lat["p50"], "latency_p90_ms": lat["p90"],
-                "latency_runs": len(t), "size_mb": os.path.getsize(row.path) / MB}, **_cost(row.path, b.meta)))
+                "latency_runs": len(t), "size_mb": os.path.getsize(row.path) / MB}, **_cost(row.path, b.meta), **extra))
     finally:
         for b in backends:
             b.close()
@@ -171,17 +181,22 @@ COLUMNS = (  # header, key, format
     ("CPU ms (b=1, p50)", "latency_ms", "{:.2f}"), ("runtime", "backend", "{}"),
     ("test accuracy", "accuracy", "{:.2%}"), ("Δ vs teacher (points)", "delta", "{:+.2f}"),
 )
+STYLE_COLUMNS = (  # leave-style-out folders (models.protocol): the accuracy of each part of the test people
+    ("held-out masks", "heldout_mask_accuracy", "{:.2%}"), ("bare", "bare_accuracy", "{:.2%}"),
+    ("negatives", "negative_accuracy", "{:.2%}"), ("in-dist. masks", "indist_mask_accuracy", "{:.2%}"),
+)
 
 
 def markdown_table(results: List[Dict]) -> str:
     teacher = next((r["accuracy"] for r in results if r.get("kind") == "teacher"), None)
-    head = "| " + " | ".join(c[0] for c in COLUMNS) + " |"
-    sep = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|"
+    columns = COLUMNS + (STYLE_COLUMNS if any(r.get("heldout_mask_accuracy") is not None for r in results) else ())
+    head = "| " + " | ".join(c[0] for c in columns) + " |"
+    sep = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|"
     lines = [head, sep]
     for r in results:
         r = dict(r, delta=None if teacher is None else (r["accuracy"] - teacher) * 100,
                  widths="-".join(map(str, r["widths"])) if r.get("widths") else None)
-        cells = ["–" if r.get(key) is None else fmt.format(r[key]) for _, key, fmt in COLUMNS]
+        cells = ["–" if r.get(key) is None else fmt.format(r[key]) for _, key, fmt in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -252,6 +267,8 @@ def install_default(choice: Dict, dest: str, command: str, data_summary: Dict) -
     info = {"model": os.path.basename(dest), "chosen_from": choice["path"], "variant": choice["variant"],
             "sha256": sha256_file(dest), "metrics": {k: choice[k] for k in (
                 "accuracy", "macro_f1", "test_images", "params", "nonzero", "mflops", "latency_ms", "size_mb")},
+            "test_parts": {k: choice[k] for k in ("heldout_mask_accuracy", "bare_accuracy", "negative_accuracy",
+                                                  "indist_mask_accuracy", "holdout") if choice.get(k) is not None},
             "widths": choice["widths"], "data": data_summary, "command": command,
             "rule": "smallest distilled/pruned model within 2 points of the teacher's test accuracy"}
     write_atomic(os.path.splitext(dest)[0] + ".json", json.dumps(info, indent=2) + "\n")

@@ -17,6 +17,7 @@ from edge.meta import ModelMeta
 from edge.preprocess import normalize, resize_to_input
 
 SPLITS = ("train", "val", "test")
+EXTRA_SPLITS = ("test_in",)  # leave-style-out folders: the test people wearing training families
 
 
 def check_fractions(val: float, test: float) -> Tuple[float, float, float]:
@@ -28,11 +29,20 @@ def check_fractions(val: float, test: float) -> Tuple[float, float, float]:
 
 def load_splits(root: str, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
                 need: Sequence[str] = SPLITS) -> Tuple[ImageFolder, Dict[str, List[Sample]]]:
-    """Scan ``root`` and split it; each split in ``need`` must hold images of every class."""
+    """Scan ``root`` and split it; each split in ``need`` must hold images of every class.
+
+    A folder with a manifest and held-out families (``edge data synth``) is split leave-style-out
+    (``models.protocol``): people disjoint, the held-out families only in ``test``, and a ``test_in``
+    split of the test people wearing training families."""
+    from models.protocol import read_holdout, read_manifest, split_styles
+
     folder = scan(root)
     if fractions is None:  # the whole folder is one evaluation set
         return folder, {"all": list(folder.samples)}
-    parts = dict(zip(SPLITS, split(folder, fractions, seed)))
+    people = split(folder, fractions, seed)
+    manifest = read_manifest(root)
+    holdout = read_holdout(root) if manifest is not None else ()
+    parts = split_styles(folder, people, manifest, holdout) if holdout else dict(zip(SPLITS, people))
     for name in need:
         present = {s.label for s in parts[name]}
         if len(present) < len(folder.classes):

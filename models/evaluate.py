@@ -4,14 +4,14 @@ Runs through the device's inference path — ``edge.backends.load_backend`` and
 ``edge.preprocess.preprocess`` on BGR images read from disk — so a ``.pt`` checkpoint and its
 ``.onnx`` export are scored exactly as they will run.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
 from edge.errors import InputError, UsageError
 from edge.imagefolder import read_image
 
-SPLIT_NAMES = ("test", "val", "train", "all")
+SPLIT_NAMES = ("test", "val", "train", "test_in", "all")
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> Dict:
@@ -43,9 +43,11 @@ def label_map(model_labels: Sequence[str], data_classes: Sequence[str], model: s
 
 def evaluate(model: str, data: str, split: str = "test", seed: int = 0, val: float = 0.15, test: float = 0.15,
              batch_size: int = 64, backend: str = "auto", progress: bool = True, trust: bool = False,
-             overrides=None) -> Dict:
+             overrides=None, by: Sequence[str] = ()) -> Dict:
     """Score ``model`` (.pt/.onnx/...) on one split of ``data`` (the split ``edge train`` made with this seed);
-    ``overrides`` (MetaOverrides: labels, input size) for a model without edge metadata."""
+    ``overrides`` (MetaOverrides: labels, input size) for a model without edge metadata. With a
+    manifest (``edge data synth``), ``subsets`` (masked / bare / negative accuracy) and the ``by``
+    breakdowns (``models.breakdown.BY``) are added; ``test`` is then the held-out families' split."""
     from tqdm import tqdm
 
     from edge.backends import load_backend
@@ -76,6 +78,17 @@ def evaluate(model: str, data: str, split: str = "test", seed: int = 0, val: flo
     finally:
         b.close()
     report = classification_metrics(y_true, y_pred, folder.classes)
+    from models.breakdown import breakdown
+    from models.protocol import key, read_holdout, read_manifest
+
+    manifest = read_manifest(data)
+    if manifest is not None:
+        rows = [manifest.get(key(s)) for s in samples]
+        ok = [t == p for t, p in zip(y_true, y_pred)]
+        report["subsets"] = breakdown(rows, ok, ["kind"])["kind"]
+        report["holdout"] = list(read_holdout(data))
+        if by:
+            report["by"] = breakdown(rows, ok, by)
     report.update({"model": model, "data": data, "split": split, "seed": seed,
                    "fractions": list(fractions) if fractions else None, "backend": info["backend"],
                    "variant": b.meta.variant})
@@ -91,10 +104,18 @@ def format_report(r: Dict) -> str:
     for name, c in r["per_class"].items():
         lines.append("{:<{w}} {:>9.4f} {:>7.4f} {:>7.4f} {:>8}".format(
             name, c["precision"], c["recall"], c["f1"], c["support"], w=w))
+    if r.get("subsets"):
+        lines.append("held-out families: {}".format(", ".join(r.get("holdout") or []) or "none"))
+        lines.append("  ".join("{} {:.2%} ({}/{})".format(k, t["accuracy"], t["correct"], t["n"])
+                               for k, t in r["subsets"].items()))
     lines.append("confusion (rows = true, columns = predicted):")
     lines.append("{:<{w}} ".format("", w=w) + " ".join("{:>{v}}".format(c, v=max(len(c), 6)) for c in r["labels"]))
     for name, row in zip(r["labels"], r["confusion"]):
         lines.append("{:<{w}} ".format(name, w=w) + " ".join(
             "{:>{v}}".format(n, v=max(len(c), 6)) for n, c in zip(row, r["labels"])))
+    if r.get("by"):
+        from models.breakdown import format_breakdown
+
+        lines += format_breakdown(r["by"])
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
-"""Draw a face mask over the lower half of a real face: the ``with_mask`` class of synthetic data and
-the masked faces of the bundled sample video.
+"""Draw a face mask over the lower half of a real face, from a face box: the masked faces of the bundled
+sample video and of ``bench/detectors.py``. ``edge data synth`` uses its successor, ``models.masks``
+(eight families placed by BlazeFace keypoints, following roll and yaw).
 
 The mask covers the face box from just below the eyes (≈ 52 % of its height) to below the chin, ear to
 ear, as a smooth polygon with the pleats and ear loops of a surgical or cloth mask.

@@ -8,10 +8,14 @@ Sources (all real photographs of faces):
   ``face_recognition`` (``tests/test_images/``: Obama, Biden) and ``insightface``
   (``data/images/``: a group photo, Tom Hanks, and the ``mask_*.jpg`` textures).
 
-Faces are found with OpenCV's Haar cascade (LFW images are already face crops), cropped with a random
-margin, and written as ``without_mask/<face>__p<k>.jpg``; ``with_mask/<face>__m<k>.jpg`` gets a mask of
-varied shape, colour and texture pasted over the lower face (``models.facemask.draw_mask``) before the
-crop. ``<face>`` names the person, so a group-aware split keeps each person in one split.
+Faces are found with OpenCV's Haar cascade (LFW images are already face crops), BlazeFace's 6
+keypoints are found on each (``models.landmarks``), and every variant is turned (head roll), cropped
+with a random margin and passed through camera effects (``models.variants``).
+``without_mask/<face>__p<k>.jpg`` is the bare face or a hard negative (hand, phone, beard, scarf,
+microphone, mask under the chin); ``with_mask/<face>__m<k>.jpg`` wears a mask of one family
+(``models.masks.draw_mask``, placed by the keypoints). ``MANIFEST.csv`` records each image's person,
+style and camera effects; ``<face>`` names the person, so a group-aware split keeps each person in
+one split, and ``models.protocol`` holds whole mask families out of training.
 """
 import json
 import os
@@ -27,6 +31,9 @@ import numpy as np
 
 from edge.errors import InputError, UsageError
 from models.facemask import COLOURS_BGR, draw_mask
+from models.variants import DEFAULT_HOLDOUT, MANIFEST_COLUMNS, camera, face_region, mask_family, negative_kind, pick_style
+
+MANIFEST = "MANIFEST.csv"
 
 HAAR = "haarcascade_frontalface_default.xml"
 SDISTS = {"face_recognition": "1.3.0", "insightface": "2.1"}
@@ -206,9 +213,9 @@ def crop_face(img: np.ndarray, box: Sequence[int], rng: np.random.Generator, siz
 
 # ---------------------------------------------------------------- writer
 
-def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cache: Optional[str] = DEFAULT_CACHE,
+def synthesize(out: str, per_face: int = 8, size: int = 128, seed: int = 0, cache: Optional[str] = DEFAULT_CACHE,
                fetch: bool = True, lfw: int = 100, force: bool = False, progress: bool = True,
-               colour_factor: int = 3) -> Dict:
+               colour_factor: int = 3, holdout: Sequence[str] = DEFAULT_HOLDOUT) -> Dict:
     """Write ``out/with_mask`` and ``out/without_mask`` plus ``out/SOURCES.json``; returns the manifest.
 
     Colour faces are rare next to the 100 grey LFW faces, so each gets ``colour_factor`` × ``per_face``
@@ -219,6 +226,12 @@ def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cach
     if per_face < 1 or size < 16 or not 0 <= lfw <= 100 or colour_factor < 1:
         raise UsageError("expected --per-face ≥ 1, --size ≥ 16, 0 ≤ --lfw ≤ 100 and --colour-factor ≥ 1, found "
                          "{}, {}, {}, {}".format(per_face, size, lfw, colour_factor))
+    from models.masks import FAMILIES, NEGATIVES
+
+    unknown = [h for h in holdout if h not in FAMILIES]
+    if unknown or len(set(holdout)) >= len(FAMILIES):
+        raise UsageError("expected --holdout mask families from {} (not all of them), found {}".format(
+            ", ".join(FAMILIES), ", ".join(holdout)))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not force:
         raise InputError("'{}' already exists and is not empty; choose a new folder or pass --force to "
                          "replace it".format(out))
@@ -229,14 +242,19 @@ def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cach
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".synth-")
     try:
-        counts = _write_all(tmp, faces, textures, per_face, colour_factor, size, seed, progress)
+        counts = _write_all(tmp, faces, textures, per_face, colour_factor, size, seed, progress, tuple(holdout))
         manifest = {
             "generator": "edge data synth", "seed": seed, "per_face": per_face, "colour_factor": colour_factor,
             "size": size,
             "counts": counts, "people": len({f.person for f in faces}), "faces": len(faces),
             "mask_textures": {"insightface": len(textures), "procedural": list(TEXTURE_KINDS)},
             "sources": sorted({f.source for f in faces}),
-            "note": "real face photos; the with_mask class is synthetic (a drawn mask), not photographed masks",
+            "families": list(FAMILIES), "negatives": list(NEGATIVES),
+            "holdout": list(holdout), "manifest": MANIFEST,
+            "protocol": "leave-style-out: test people wear only the held-out families; train/val people only "
+                        "the others (models/protocol.py)",
+            "note": "real face photos; the with_mask class is synthetic (masks drawn at BlazeFace keypoints), "
+                    "not photographed masks; LFW faces are 25x25 grey originals, upscaled",
         }
         with open(os.path.join(tmp, "SOURCES.json"), "w") as f:
             json.dump(manifest, f, indent=2)
@@ -249,25 +267,55 @@ def synthesize(out: str, per_face: int = 6, size: int = 128, seed: int = 0, cach
     return manifest
 
 
-def _write_all(root, faces, textures, per_face, colour_factor, size, seed, progress) -> Dict[str, int]:
+def _write_all(root, faces, textures, per_face, colour_factor, size, seed, progress, holdout=DEFAULT_HOLDOUT):
+    """Every image, and MANIFEST.csv: one row per image (person, style, colour, camera effects)."""
+    import csv
+
     from tqdm import tqdm
+
+    from models.landmarks import face_keypoints
+    from models.masks import draw_mask, draw_negative
 
     counts = {"with_mask": 0, "without_mask": 0}
     for cls in counts:
         os.makedirs(os.path.join(root, cls))
     rng = np.random.default_rng(seed)
-    seen = {}
+    seen, rows = {}, []
     for face in tqdm(faces, desc="synth", unit="face", disable=not progress):
         n = per_face if face.grey else per_face * colour_factor
+        n_mask = n + n // 2  # a third wear held-out families: training keeps about n masked per n bare
         k0 = seen.get(face.person, 0)  # several photos of one person: keep variant names unique
-        seen[face.person] = k0 + n
-        for k in range(k0, k0 + n):
-            plain = crop_face(face.image, face.box, rng, size)
-            masked = crop_face(random_mask(face.image, face.box, rng, textures), face.box, rng, size)
-            for cls, img, tag in (("without_mask", plain, "p"), ("with_mask", masked, "m")):
+        seen[face.person] = k0 + n_mask
+        kp, kp_source, _ = face_keypoints(face.image, face.box)
+        src_px = 25.0 if face.grey else float(face.box[2])  # LFW faces are 25 px originals, upscaled
+        for k in range(k0, k0 + n_mask):
+            for cls, tag in (("without_mask", "p"), ("with_mask", "m"))[0 if k - k0 < n else 1:]:
+                roll = float(rng.uniform(-25, 25)) if rng.uniform() < 0.5 else 0.0
+                region, box, kpr = face_region(face.image, face.box, kp, roll)
+                if cls == "with_mask":
+                    fam = mask_family(face.person, k, holdout)
+                    tex = textures[rng.integers(len(textures))] if textures and rng.uniform() < 0.1 else None
+                    style = pick_style(rng)
+                    if tex is not None:
+                        style["texture"] = tex
+                    region, info = draw_mask(region, kpr, fam, rng, **style)
+                else:
+                    neg = negative_kind(face.person, k, rng)
+                    info = {"kind": "bare", "family": "bare"}
+                    if neg is not None:
+                        region, info = draw_negative(region, kpr, neg, rng)
+                crop = crop_face(region, box, rng, size)
+                crop, cam = camera(crop, rng, min(src_px, size / 1.45))
                 if face.grey:
-                    img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                    crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
                 name = "{}__{}{:02d}.jpg".format(face.person, tag, k)
-                cv2.imwrite(os.path.join(root, cls, name), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                cv2.imwrite(os.path.join(root, cls, name), crop, [cv2.IMWRITE_JPEG_QUALITY, cam["jpeg"]])
                 counts[cls] += 1
+                rows.append(dict({c: info.get(c, "") for c in MANIFEST_COLUMNS}, **cam, file=cls + "/" + name,
+                                 label=cls, person=face.person, roll=round(roll, 1), grey=int(face.grey),
+                                 kp_source=kp_source, source=face.source, yaw=info.get("yaw", "")))
+    with open(os.path.join(root, MANIFEST), "w", newline="") as f:
+        w = csv.DictWriter(f, MANIFEST_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
     return counts

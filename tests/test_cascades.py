@@ -91,10 +91,10 @@ def test_a_missing_path_is_not_searched_for(tmp_path):
 def test_edge_run_with_defaults_starts_without_cv2_data(jetpack_opencv, cli):
     pytest.importorskip("onnxruntime")
     real, (_, jetpack) = jetpack_opencv
-    r = cli(["run", "--headless", "--max-frames", "3"])
+    r = cli(["run", "--detector", "haar", "--headless", "--max-frames", "3"])
     assert r.exit_code == 3 and "found no '{}'".format(DEFAULT_CASCADE) in r.output  # no cascades anywhere yet
     shutil.copy(real, jetpack)
-    r = cli(["run", "--headless", "--max-frames", "3"])
+    r = cli(["run", "--detector", "haar", "--headless", "--max-frames", "3"])
     assert r.exit_code == 0, r.output
     assert "3 frames" in r.output and "cascade " + DEFAULT_CASCADE in r.output
 

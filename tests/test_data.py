@@ -54,8 +54,9 @@ def test_augment_is_seeded_and_flip_mirrors():
 def test_build_splits_and_label_check(tiny_faces):
     meta = create_model("small").meta
     s = build_splits(tiny_faces, meta, (0.7, 0.15, 0.15), 0, progress=False)
-    assert len(s.train) + len(s.val) + len(s.test) == 56
-    assert s.summary()["counts"] == {"with_mask": 28, "without_mask": 28}
+    assert [len(s.train), len(s.val), len(s.test)] == [len(s.samples[k]) for k in ("train", "val", "test")]
+    assert 0 < len(s.test) and len(s.train) + len(s.val) + len(s.test) < 70  # leave-style-out drops some masks
+    assert s.summary()["counts"] == {"with_mask": 42, "without_mask": 28}
     with pytest.raises(InputError, match="do not match the class folders"):
         build_splits(tiny_faces, meta.replace(labels=("mask", "no_mask")), (0.7, 0.15, 0.15), 0, progress=False)
 
@@ -108,3 +109,40 @@ def test_augment_low_resolution_loses_detail():
     assert out.shape == img.shape
     detail = lambda a: cv2.Laplacian(a.astype(np.float32), cv2.CV_32F).var()  # noqa: E731
     assert detail(out) < 0.5 * detail(img)
+
+
+def test_leave_style_out_split_keeps_families_and_people_apart(tiny_faces):
+    from models.protocol import check_disjoint, read_holdout, read_manifest, style_of
+
+    folder, parts = load_splits(tiny_faces, (0.7, 0.15, 0.15), seed=0)
+    manifest, held = read_manifest(tiny_faces), set(read_holdout(tiny_faces))
+    assert held == {"kn95", "patterned", "gaiter"}
+    check_disjoint(parts, manifest, held)
+    fams = {k: {style_of(s, manifest)[1] for s in v if style_of(s, manifest)[0] == "mask"} for k, v in parts.items()}
+    people = {k: {s.group for s in v} for k, v in parts.items()}
+    assert fams["test"] and fams["test"] <= held and not (fams["train"] | fams["val"]) & held
+    assert fams["test_in"] and not fams["test_in"] & held  # the same test people in training families
+    assert people["test_in"] == people["test"] and not people["test"] & (people["train"] | people["val"])
+    assert not people["train"] & people["val"]
+    # held-out masks of training people are in no split; everything else is in exactly one of train/val/test(_in)
+    used = {s.path for v in parts.values() for s in v}
+    for s in folder.samples:
+        kind, fam = style_of(s, manifest)
+        if s.group in people["train"] | people["val"] and kind == "mask" and fam in held:
+            assert s.path not in used
+        else:
+            assert s.path in used
+    # a mixed-up split is caught
+    bad = dict(parts, train=parts["train"] + parts["test"][:1])
+    with pytest.raises(AssertionError):
+        check_disjoint(bad, manifest, held)
+
+
+def test_a_folder_without_manifest_splits_by_person_only(tmp_path, tiny_faces):
+    import shutil
+
+    root = str(tmp_path / "plain")
+    shutil.copytree(tiny_faces, root)
+    os.remove(os.path.join(root, "MANIFEST.csv"))
+    folder, parts = load_splits(root, (0.7, 0.15, 0.15), seed=0)
+    assert set(parts) == {"train", "val", "test"} and sum(map(len, parts.values())) == len(folder.samples)

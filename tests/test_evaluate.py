@@ -53,16 +53,16 @@ def test_pt_and_onnx_score_the_same(tmp_path, tiny_faces):
     onnx_path = _export_onnx(model, str(tmp_path / "m.onnx"))
     a = evaluate(pt, tiny_faces, "all", progress=False)
     b = evaluate(onnx_path, tiny_faces, "all", progress=False)
-    assert a["n"] == b["n"] == 56
+    assert a["n"] == b["n"] == 70  # 14 people × (3 masked + 2 bare)
     assert a["confusion"] == b["confusion"] and (a["backend"], b["backend"]) == ("pytorch", "onnxruntime")
-    assert sum(map(sum, a["confusion"])) == 56
+    assert sum(map(sum, a["confusion"])) == 70
     text = format_report(a)
     assert "confusion" in text and "with_mask" in text and "{:.2%}".format(a["accuracy"]) in text
 
 
 def test_test_split_is_the_training_split(tiny_faces, teacher_ckpt):
     r = evaluate(teacher_ckpt, tiny_faces, "test", progress=False)
-    assert r["n"] == 8  # 2 of 14 people × 2 variants × 2 classes
+    assert r["n"] == 6  # 2 of 14 people × (1 held-out-family mask + 2 bare)
 
 
 def test_cli_eval_json_and_errors(tmp_path, tiny_faces, teacher_ckpt, cli):
@@ -85,7 +85,7 @@ def test_cli_eval_labels_override_the_models_own(tmp_path, tiny_faces, cli):
     r = cli(["eval", other, "--data", tiny_faces, "--split", "all", "--json", "--labels", "with_mask,without_mask"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output)
-    assert rep["n"] == 56 and np.array(rep["confusion"]).sum() == 56
+    assert rep["n"] == 70 and np.array(rep["confusion"]).sum() == 70
     r = cli(["eval", other, "--data", tiny_faces, "--labels", "with_mask"])
     assert r.exit_code == 3 and "expected (N, 1) for labels ['with_mask']" in r.output
 
@@ -108,3 +108,27 @@ def test_bundled_default_model_matches_its_record():
     assert meta.provenance["metrics"]["test_accuracy"] == pytest.approx(info["metrics"]["accuracy"])
     with load_backend(DEFAULT_MODEL) as b:
         assert b.infer(np.zeros((2, 3, 128, 128), np.float32)).shape == (2, 2)
+
+
+def test_breakdown_per_family_skin_and_size(tiny_faces, teacher_ckpt, cli):
+    from models.evaluate import evaluate, format_report
+
+    r = evaluate(teacher_ckpt, tiny_faces, "test", progress=False, by=("family", "skin", "face_size", "blur",
+                                                                         "brightness"))
+    held = set(r["holdout"])
+    fams = r["by"]["family"]
+    masked = {k for k in fams if k in ("surgical", "kn95", "n95", "n95_valve", "cloth", "patterned", "bandana",
+                                        "gaiter")}
+    assert masked and masked <= held  # the test split wears only held-out families
+    for by in ("family", "face_size", "blur", "brightness"):
+        assert sum(t["n"] for t in r["by"][by].values()) == r["n"]
+        assert sum(t["correct"] for t in r["by"][by].values()) == round(r["accuracy"] * r["n"])
+    assert sum(t["n"] for t in r["by"]["skin"].values()) == r["subsets"]["mask"]["n"]
+    assert r["subsets"]["mask"]["n"] == r["per_class"]["with_mask"]["support"]
+    assert "by family:" in format_report(r)
+    inside = evaluate(teacher_ckpt, tiny_faces, "test_in", progress=False, by=("family",))
+    assert not set(inside["by"]["family"]) & held
+    res = cli(["eval", teacher_ckpt, "--data", tiny_faces, "--by", "family,skin", "--json"])
+    assert res.exit_code == 0 and set(json.loads(res.output)["by"]) == {"family", "skin"}
+    res = cli(["eval", teacher_ckpt, "--data", tiny_faces, "--by", "hat"])
+    assert res.exit_code == 2 and "--by" in res.output

@@ -27,7 +27,7 @@ def _digest(root):
 def test_layout_names_and_manifest(tiny_faces):
     folder = scan(tiny_faces)
     assert folder.classes == ("with_mask", "without_mask")
-    assert folder.counts() == {"with_mask": 28, "without_mask": 28}  # 14 people × 2 variants
+    assert folder.counts() == {"with_mask": 42, "without_mask": 28}  # 14 people × (3 masked, 2 bare)
     people = {group_of(s.path) for s in folder.samples}
     assert "astronaut" in people and "grace_hopper" in people and len(people) == 14
     for s in folder.samples:
@@ -96,10 +96,38 @@ def test_cli_synth_and_info(tmp_path, cli):
     out = str(tmp_path / "faces")
     r = cli(["data", "synth", out, "--per-face", "1", "--lfw", "2", "--no-fetch", "--size", "32"])
     assert r.exit_code == 0, r.output
-    assert "4 faces of 4 people, with_mask 8, without_mask 8" in r.output  # 2 grey × 1 + 2 colour × 3
+    assert "4 faces of 4 people, with_mask 10, without_mask 8" in r.output  # bare: 2 grey × 1 + 2 colour × 3
     r = cli(["data", "synth", out, "--no-fetch"])
     assert r.exit_code == 3 and "already exists" in r.output
     r = cli(["data", "info", out, "--json"])
     assert r.exit_code == 0
     info = json.loads(r.output)
-    assert sum(sum(s["images"].values()) for s in info["splits"].values()) == 16
+    assert set(info["splits"]) == {"train", "val", "test", "test_in"}  # leave-style-out (models.protocol)
+    r = cli(["data", "synth", str(tmp_path / "x"), "--no-fetch", "--holdout", "balaclava"])
+    assert r.exit_code == 2 and "--holdout" in r.output
+
+
+def test_manifest_records_every_image_and_labels_follow_the_style(tiny_faces):
+    import csv
+
+    from models.masks import FAMILIES, NEGATIVES
+
+    rows = list(csv.DictReader(open(os.path.join(tiny_faces, "MANIFEST.csv"))))
+    folder = scan(tiny_faces)
+    assert sorted(r["file"] for r in rows) == sorted(
+        os.path.basename(os.path.dirname(s.path)) + "/" + os.path.basename(s.path) for s in folder.samples)
+    for r in rows:
+        assert r["person"] == group_of(r["file"])
+        if r["kind"] == "mask":
+            assert r["label"] == "with_mask" and r["family"] in FAMILIES and r["colour_group"]
+        else:
+            assert r["label"] == "without_mask" and r["family"] in NEGATIVES + ("bare",)
+        assert r["face_px"] and r["brightness"] and r["blur"] and r["jpeg"] and r["kp_source"] in ("blazeface", "template")
+    kinds = {r["kind"] for r in rows}
+    assert {"mask", "bare", "negative"} <= kinds
+    assert sum(r["kp_source"] == "blazeface" for r in rows) > 0.9 * len(rows)  # keypoints found, not guessed
+    manifest = json.load(open(os.path.join(tiny_faces, "SOURCES.json")))
+    held = set(manifest["holdout"])
+    for person in {r["person"] for r in rows}:  # every person wears a held-out and a training family
+        fams = {r["family"] for r in rows if r["person"] == person and r["kind"] == "mask"}
+        assert fams & held and fams - held

@@ -42,7 +42,7 @@ def test_end_to_end_train_distill_prune_eval(tmp_path, tiny_faces, cli):
     assert "test accuracy" in r.output
     _, meta = load_checkpoint(teacher)
     prov = meta.provenance
-    assert prov["command"] == "train" and prov["data"]["counts"] == {"with_mask": 28, "without_mask": 28}
+    assert prov["command"] == "train" and prov["data"]["counts"] == {"with_mask": 42, "without_mask": 28}
     assert prov["seed"] == 0 and prov["options"]["epochs"] == 1 and "test_accuracy" in prov["metrics"]
     log = [json.loads(line) for line in open(str(tmp_path / "teacher.jsonl"))]
     assert [e["epoch"] for e in log] == [1]
@@ -64,7 +64,7 @@ def test_end_to_end_train_distill_prune_eval(tmp_path, tiny_faces, cli):
 
     r = cli(["eval", pruned, "--data", tiny_faces, "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["n"] == 8
+    assert json.loads(r.output)["n"] == 6
 
 
 def test_same_seed_same_weights(tmp_path, tiny_faces):
@@ -132,7 +132,7 @@ def test_compress_tiny_recipe_table_and_default(tmp_path, tiny_faces, cli):
     assert names == ["teacher", "small (KD)", "pruned 70 %"]
     params = {row["name"]: row["params"] for row in doc["rows"]}
     assert params == {"teacher": 93954, "small (KD)": 6210, "pruned 70 %": 8556}
-    assert all(row["test_images"] == 8 and row["mflops"] > 0 for row in doc["rows"])
+    assert all(row["test_images"] == 6 and row["mflops"] > 0 for row in doc["rows"])
     md = (out / "compress.md").read_text()
     assert md.count("\n") == 5 and "| pruned 70 % | 9-19-38 | 8,556 |" in md
     for png in ("inference_time_comparison.png", "accuracy_comparison.png"):

@@ -10,7 +10,8 @@ data_app = typer.Typer(help="Datasets: synthesize a face-mask set from real face
 @data_app.command("synth")
 def synth(
     out: str = typer.Argument(..., help="Folder to create (with_mask/, without_mask/, SOURCES.json)."),
-    per_face: int = typer.Option(6, "--per-face", help="Images per face and class (random crop, mask)."),
+    per_face: int = typer.Option(8, "--per-face", help="Bare images per face (masked: 1.5x, a third of them in "
+                                                       "held-out families)."),
     size: int = typer.Option(128, "--size", help="Side of the square crops in pixels."),
     colour_factor: int = typer.Option(3, "--colour-factor",
                                       help="Colour faces (rare next to the grey LFW ones) get this many times "
@@ -22,11 +23,16 @@ def synth(
     fetch: bool = typer.Option(True, "--fetch/--no-fetch",
                                help="Download the sdists with pip if they are not cached (offline: --no-fetch)."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists and is not empty."),
+    holdout: str = typer.Option("kn95,patterned,gaiter", "--holdout",
+                                help="Mask families only the test people wear (leave-style-out; comma list of "
+                                     "surgical, kn95, n95, n95_valve, cloth, patterned, bandana, gaiter)."),
 ):
     """Build a two-class face-mask dataset from real face photos shipped in packages (scikit-image,
-    matplotlib, the face_recognition and insightface sdists); masks are drawn on the faces.
+    matplotlib, the face_recognition and insightface sdists); masks of eight families and hard negatives
+    are drawn at BlazeFace's keypoints; MANIFEST.csv records every image's person, style and camera
+    effects, and --holdout families appear only on test people (docs/DATA.md).
 
-    Example: edge data synth data/faces --per-face 6
+    Example: edge data synth data/faces --holdout kn95,patterned,gaiter
     """
     import os
 
@@ -37,7 +43,8 @@ def synth(
     from models.synth import synthesize
 
     m = synthesize(out, per_face=per_face, size=size, seed=seed, cache=os.path.expanduser(cache),
-                   fetch=fetch, lfw=lfw, force=force, colour_factor=colour_factor)
+                   fetch=fetch, lfw=lfw, force=force, colour_factor=colour_factor,
+                   holdout=tuple(h.strip() for h in holdout.split(",") if h.strip()))
     typer.echo("wrote {}: {} faces of {} people, {}".format(
         out, m["faces"], m["people"], ", ".join("{} {}".format(k, v) for k, v in sorted(m["counts"].items()))))
 

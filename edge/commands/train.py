@@ -151,7 +151,11 @@ def evaluate(
     model: str = typer.Argument(..., help="Model file: checkpoint (.pt) or ONNX (.onnx)."),
     data: str = _opt_data(),
     split: str = typer.Option("test", "--split", help="test, val or train (the split edge train made with "
-                                                      "--seed/--val/--test), or all (the whole folder)."),
+                                                      "--seed/--val/--test), test_in (test people in training "
+                                                      "mask families), or all (the whole folder)."),
+    by: str = typer.Option("", "--by", help="Accuracy per manifest field, comma list: family, kind, "
+                                            "colour_group, skin, pattern, nose, face_size, blur, brightness, "
+                                            "jpeg, roll, or all (folders from edge data synth)."),
     seed: int = typer.Option(0, "--seed", help="Split seed used in training."),
     val: float = typer.Option(0.15, "--val", help="Validation fraction used in training."),
     test: float = typer.Option(0.15, "--test", help="Test fraction used in training."),
@@ -168,11 +172,12 @@ def evaluate(
 
     Example: edge eval runs/small.pt --data data/faces --split test
     """
+    from models.breakdown import parse_by
     from models.evaluate import evaluate as run, format_report
 
     overrides = model_options.overrides(labels, input_size)
     r = run(model, data, split, seed, val, test, batch_size, backend, progress=not as_json, trust=trust,
-            overrides=overrides)
+            overrides=overrides, by=parse_by(by))
     typer.echo(json.dumps(r, indent=2) if as_json else format_report(r))
 
 
