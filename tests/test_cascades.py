@@ -88,7 +88,7 @@ def test_a_missing_path_is_not_searched_for(tmp_path):
         cascade_path(str(tmp_path / "nope.xml"))
 
 
-def test_edge_run_with_defaults_starts_without_cv2_data(jetpack_opencv, cli):
+def test_edge_run_with_haar_starts_without_cv2_data(jetpack_opencv, cli):
     pytest.importorskip("onnxruntime")
     real, (_, jetpack) = jetpack_opencv
     r = cli(["run", "--detector", "haar", "--headless", "--max-frames", "3"])

@@ -433,3 +433,27 @@ def test_record_dir_adds_the_recorder_as_frame_sink_and_first_event_sink(tmp_pat
         for s in sinks:
             s.close()
     assert make_sinks(RunConfig(headless=True), None) == []
+
+
+def test_the_loop_draws_only_the_frames_the_recorder_samples(tmp_path, monkeypatch):
+    """Headless with [record] at 5 fps: the overlay is drawn only for the frames the recorder samples (its
+    wants_view), and each of those reaches it; the others are not drawn at all."""
+    from edge.run import loop
+
+    drawn, views = [], []
+    real_draw, real_write = loop.draw, ClipRecorder.write
+    monkeypatch.setattr(loop, "draw", lambda image, *a, **kw: drawn.append(1) or real_draw(image, *a, **kw))
+    monkeypatch.setattr(ClipRecorder, "write", lambda self, frame, faces, view: views.append(view is not None)
+                        or real_write(self, frame, faces, view))
+    rec = ClipRecorder(RecordOptions(dir=str(tmp_path), fps=5, min_free_gb=0))
+    assert [rec.wants_view(1000 + i / 25) for i in range(3)] == [True] * 3  # nothing sampled yet: each is due
+    rec.write(Frame(0, picture(0, (120, 160)), 1000.0), None, picture(0, (120, 160)))
+    assert [rec.wants_view(1000 + i / 25) for i in range(1, 6)] == [False, False, False, False, True]
+    rec.close()
+    views.clear()
+    cfg = RunConfig(source="test://ball?frames=40", width=160, height=120, headless=True, model="none",
+                    detector="haar", capture="gstreamer", threaded=False,
+                    record=RecordOptions(dir=str(tmp_path / "run"), fps=5, min_free_gb=0))
+    s = loop.run(cfg)
+    assert s["frames"] == 40 and len(views) == 40
+    assert 1 <= len(drawn) == sum(views) < 40  # test:// runs faster than real time: few frames are due

@@ -91,7 +91,8 @@ def test_log_rotates_in_the_run(seeded_onnx, tmp_path):
                       log=str(log), log_max_mb=2500 / 2 ** 20, log_keep=2))
     assert sorted(os.listdir(str(tmp_path))) == ["frames.jsonl", "frames.jsonl.1", "frames.jsonl.2"]
     assert all(os.path.getsize(str(tmp_path / n)) <= 2500 for n in os.listdir(str(tmp_path)))
-    rows = [json.loads(x) for n in ("frames.jsonl.2", "frames.jsonl.1", "frames.jsonl") for x in open(str(tmp_path / n))]
+    rows = [json.loads(x) for n in ("frames.jsonl.2", "frames.jsonl.1", "frames.jsonl")
+            for x in open(str(tmp_path / n))]
     frames = [r["frame"] for r in rows if "frame" in r]  # not the summary (its detector has "mode": "frame")
     assert frames == list(range(frames[0], 40)) and s["frames"] == 40  # contiguous: no line lost at rotation
 
@@ -283,8 +284,8 @@ def test_looping_file_that_vanishes_is_retried_until_it_is_back(face_video, seed
             timers.append(threading.Timer(0.8, os.rename, (path + ".away", path)))
             timers[-1].start()
 
-    s = run(RunConfig(source=path, model=seeded_onnx, headless=True, loop=True, capture="gstreamer", detector="haar",
-                      threaded=False, max_frames=n + 5, reconnect=FAST), echo=lines.append, on_frame=on_frame)
+    s = run(RunConfig(source=path, model=seeded_onnx, headless=True, loop=True, capture="gstreamer",
+                      detector="haar", threaded=False, max_frames=n + 5, reconnect=FAST), echo=lines.append, on_frame=on_frame)
     for t in timers:
         t.join()
     assert s["frames"] == n + 5, lines

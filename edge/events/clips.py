@@ -153,6 +153,10 @@ class ClipRecorder(Sink):
 
     # --- the frame loop's side: never waits -------------------------------------------------------------
 
+    def wants_view(self, t_capture: float) -> bool:
+        """Only the frames the ring samples (``[record] fps``): the loop draws no others for the recorder."""
+        return sample_due(t_capture, self._next_t, self.options.fps)[0]
+
     def write(self, frame, faces, view) -> bool:
         self._latest_t = t = frame.t_capture
         keep, self._next_t = sample_due(t, self._next_t, self.options.fps)

@@ -197,7 +197,7 @@ class Loop:
         self.fps.tick()
         with t.stage("output"):
             view = None
-            if self.draws:
+            if self.draws and (self.daemon.serving or any(s.wants_view(frame.t_capture) for s in self.sinks)):
                 banner = banner_text(self.fps.fps, t.total(), len(faces), self.source.dropped, self.noun)
                 view = draw(frame.image, faces, self.labels, banner)
         return faces, view

@@ -23,6 +23,11 @@ class Sink:
 
     needs_view = True  # the loop draws the annotated view only when a sink (or the live view) needs it
 
+    def wants_view(self, t_capture: float) -> bool:
+        """Whether this sink takes the view of the frame captured at ``t_capture``: the loop draws a frame only
+        when one sink (or the live view) takes it. Default: every frame, when ``needs_view``."""
+        return self.needs_view
+
     def write(self, frame, faces, view) -> bool:
         """One processed frame (``edge.sources.base.Frame``, ``edge.run.results.Faces``, annotated BGR or
         None); False when the user asked to quit."""
