@@ -95,6 +95,17 @@ class Publisher:
         self.thread.join(10)
 
 
+def read_streams(url, viewers, seconds):
+    """``viewers`` clients reading ``url`` at once for ``seconds``: (each one's parts, errors)."""
+    streams, errors = [[] for _ in range(viewers)], []
+    readers = [threading.Thread(target=read_stream, args=(url, seconds, s, errors)) for s in streams]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(15)
+    return streams, errors
+
+
 def read_stream(url, seconds, out, errors, first_timeout=5):
     """Read /stream.mjpg for ``seconds``: (arrival time, JPEG bytes) of each part into ``out``."""
     try:
@@ -159,14 +170,8 @@ def test_full_frames_without_serve_size(serve):
 def test_serve_fps_caps_each_viewer(serve):
     """Frames published at 30 fps; --serve-fps 5 lets about 5 a second through to each viewer."""
     state, server = serve(fps=5.0, size=(160, 90))
-    streams, errors = [[], []], []
     with Publisher(state, lambda i: view(i, 320, 180)) as pub:
-        readers = [threading.Thread(target=read_stream, args=(server.url + "stream.mjpg", 3.0, s, errors))
-                   for s in streams]
-        for r in readers:
-            r.start()
-        for r in readers:
-            r.join(15)
+        streams, errors = read_streams(server.url + "stream.mjpg", 2, 3.0)
     assert not errors, errors
     assert pub.n > 60  # the publisher ran at ~30 fps
     for s in streams:
@@ -185,14 +190,8 @@ def test_ten_viewers_each_frame_encoded_once(serve, monkeypatch):
     for i in range(20):
         state.publish(view(i), {})
     assert encodes == []  # no viewer: no JPEG
-    streams, errors = [[] for _ in range(10)], []
     with Publisher(state, view) as pub:
-        readers = [threading.Thread(target=read_stream, args=(server.url + "stream.mjpg", 2.0, s, errors))
-                   for s in streams]
-        for r in readers:
-            r.start()
-        for r in readers:
-            r.join(15)
+        streams, errors = read_streams(server.url + "stream.mjpg", 10, 2.0)
     assert not errors, errors[:3]
     got = [len(s) for s in streams]
     assert min(got) >= 15, "viewers received {} frames".format(got)
