@@ -119,12 +119,6 @@ def test_quote(value, quoted):
     assert P.quote(value) == quoted
 
 
-def test_encoder_pipeline():
-    assert "nvv4l2h264enc bitrate=4000000" in P.encoder_pipeline("/o.mp4", jetson=True)
-    assert P.encoder_pipeline("/o.mp4").endswith("x264enc tune=zerolatency speed-preset=ultrafast bitrate=4000 "
-                                                 "! h264parse ! qtmux ! filesink location=/o.mp4")
-
-
 @pytest.mark.parametrize("kind,capture,gi,cvgst,jetson,expected", [
     ("csi", "auto", True, False, True, "gstreamer"),
     ("csi", "auto", False, True, True, "cv-gstreamer"),     # JetPack OpenCV, no PyGObject

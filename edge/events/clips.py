@@ -32,6 +32,7 @@ from edge.config import check_fields, setting
 from edge.errors import EdgeError
 from edge.events import retention
 from edge.files import write_atomic
+from edge.outputs.base import sample_due
 from edge.run.sinks import Sink
 
 EVENT_KINDS = ("person", "no_mask")
@@ -93,17 +94,6 @@ class FrameRing:
 
     def latest(self) -> Optional[bytes]:
         return self.items[-1][1] if self.items else None
-
-
-def sample_due(t: float, next_t: Optional[float], fps: int):
-    """(keep this frame?, the next due time): frames at ``fps`` a second from a faster source; after a gap the
-    schedule restarts at the frame."""
-    step = 1.0 / fps
-    if next_t is not None and t < next_t - 1e-3:
-        return False, next_t
-    if next_t is None or t - next_t > step:
-        return True, t + step
-    return True, next_t + step
 
 
 def triggers(event: dict, events: str) -> bool:

@@ -34,11 +34,7 @@ def output_specs(cfg) -> List[Tuple[str, OutputSpec]]:
     specs = [("--output", parse_output(u, "--output")) for u in (getattr(opts, "uris", None) or [])]
     save = getattr(cfg, "save", "")
     if save:
-        spec = parse_output(save, "--save")
-        if spec.kind not in FILE_KINDS:
-            raise UsageError("expected --save to name a file (a video or images), found '{}' (use --output for "
-                             "{} outputs)".format(save, spec.kind))
-        specs.append(("--save", spec))
+        specs.append(("--save", save_spec(save)))
     seen = {}  # type: dict
     for flag, spec in specs:
         key = _identity(spec)
@@ -47,6 +43,17 @@ def output_specs(cfg) -> List[Tuple[str, OutputSpec]]:
                 seen[key][0], seen[key][1].uri, flag, spec.uri, "file" if spec.kind in FILE_KINDS else "address"))
         seen[key] = (flag, spec)
     return specs
+
+
+def save_spec(path: str) -> OutputSpec:
+    """``--save PATH`` parsed: a file (a video or images), else UsageError."""
+    from edge.outputs.uri import parse_output
+
+    spec = parse_output(path, "--save")
+    if spec.kind not in FILE_KINDS:
+        raise UsageError("expected --save to name a file (a video or images), found '{}' (use --output for "
+                         "{} outputs)".format(path, spec.kind))
+    return spec
 
 
 def _identity(spec: OutputSpec) -> tuple:

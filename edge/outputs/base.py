@@ -18,6 +18,18 @@ class OutputSpec(NamedTuple):
     params: Dict[str, str] = {}  # the query (?key=value), for options a URI carries
 
 
+def sample_due(t: float, next_t: Optional[float], fps: float) -> Tuple[bool, Optional[float]]:
+    """(keep the frame captured at ``t``?, the next due time): frames at ``fps`` a second from a faster source
+    (1 ms early still counts: float error of ``t = i / fps``); after a gap the schedule restarts at the frame.
+    Pure, so the outputs' Pacer and the clip recorder's ring share one rule."""
+    step = 1.0 / fps
+    if next_t is not None and t < next_t - 1e-3:
+        return False, next_t
+    if next_t is None or t - next_t > step:
+        return True, t + step
+    return True, next_t + step
+
+
 class Pacer:
     """Frames at most ``fps`` per second of capture time (0: all), scaled to ``size`` (W, H; (): as they are)."""
 
@@ -29,11 +41,8 @@ class Pacer:
         """Whether the frame captured at ``t`` (seconds) is one to send."""
         if not self.fps:
             return True
-        if self._next is not None and t < self._next - 1e-6:  # float error of t = i / fps
-            return False
-        step = 1.0 / self.fps
-        self._next = t + step if self._next is None or t - self._next > step else self._next + step
-        return True
+        keep, self._next = sample_due(t, self._next, self.fps)
+        return keep
 
     def take(self, view: np.ndarray, t: float) -> Optional[np.ndarray]:
         """``view`` scaled to ``frame_size`` when due at ``t``, else None."""

@@ -36,21 +36,15 @@ DEFAULT_FPS = 30.0  # the frame rate announced until the source's is measured
 RTSP_INSTALL = "`sudo apt-get install gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0` (Debian, Ubuntu, JetPack)"
 KEYFRAME_PROPERTIES = {"x264enc": ("key-int-max",), "openh264enc": ("gop-size",), "avenc_h264": ("gop-size",),
                        "nvv4l2h264enc": ("iframeinterval", "idrinterval")}
-# One slice per frame: FFmpeg's RTSP client (OpenCV, VLC) mis-decodes the several slices x264enc's
-# tune=zerolatency makes with sliced threads; one thread adds no frame of delay, unlike frame threads.
-SINGLE_SLICE = {"x264enc": {"threads": 1}}
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def check_rtsp(spec: OutputSpec, token: Optional[str]) -> None:
     """UsageError unless ``spec`` may be served: localhost, or another address with a token (the ``--serve``
     rule and wording)."""
-    from edge.service.serve import MIN_TOKEN_LENGTH, is_loopback
+    from edge.service.serve import check_token, is_loopback
 
-    if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise UsageError("expected --serve-token of at least {} characters, found {} (make one with: "
-                         "python3 -c 'import secrets; print(secrets.token_urlsafe())')".format(
-                             MIN_TOKEN_LENGTH, len(token)))
+    check_token(token)
     if not is_loopback(spec.host) and not token:
         raise UsageError("refusing to serve RTSP on {}:{} without --serve-token: anything but localhost needs a "
                          "token (or use rtsp://@:{}{} and an SSH tunnel)".format(
@@ -76,7 +70,8 @@ def launch_line(encoder: str, fps: float, bitrate_kbps: int) -> str:
     from edge.outputs.encoders import h264_chain
 
     return ("( appsrc name=src is-live=true format=time do-timestamp=true block=false ! videoconvert ! {} ! "
-            "rtph264pay name=pay0 pt=96 config-interval=-1 )".format(h264_chain(encoder, fps, bitrate_kbps)))
+            "rtph264pay name=pay0 pt=96 config-interval=-1 )".format(
+                h264_chain(encoder, fps, bitrate_kbps, single_slice=True)))  # FFmpeg clients want one slice
 
 
 def _rtsp_server():
@@ -225,11 +220,9 @@ class RtspOutput(Sink):
         fps = self.fps()
         for element in _elements(bin_):
             kind = element.get_factory().get_name()
-            props = dict(SINGLE_SLICE.get(kind, {}))
-            props.update((p, max(1, int(round(fps)))) for p in KEYFRAME_PROPERTIES.get(kind, ()))
-            for prop, value in props.items():
+            for prop in KEYFRAME_PROPERTIES.get(kind, ()):  # a key frame a second
                 if element.find_property(prop) is not None:
-                    element.set_property(prop, value)
+                    element.set_property(prop, max(1, int(round(fps))))
         media.connect("unprepared", self._unprepared)
         media.connect("prepared", self._prepared)
         with self._lock:

@@ -10,11 +10,9 @@ suffix images (for one input image that file, else one per frame, ``out.jpg`` â†
 at start-up with its folder (``check_save_path``). A write that fails (a full disk) is one line and exit 1,
 with no temporary file left behind.
 """
-import os
 import sys
 from typing import Callable, List, Optional
 
-from edge.errors import UsageError
 from edge.files import check_writable
 
 
@@ -48,13 +46,9 @@ def check_save_path(path: str) -> None:
     written."""
     if not path:
         return
-    from edge.outputs.uri import parse_output
+    from edge.outputs import save_spec
 
-    spec = parse_output(path, "--save")
-    if spec.kind not in ("video", "images"):
-        raise UsageError("expected --save to name a file (a video or images), found '{}' (use --output for "
-                         "{} outputs)".format(path, spec.kind))
-    check_writable(spec.path, "--save")
+    check_writable(save_spec(path).path, "--save")
 
 
 def make_sinks(cfg, source, echo=None) -> List[Sink]:

@@ -96,13 +96,19 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def check_serve(address: str, token: Optional[str]) -> Tuple[str, int]:
-    """Validate the bind address and token before anything starts; (host, port) or UsageError."""
-    host, port = parse_address(address)
+def check_token(token: Optional[str]) -> None:
+    """UsageError when a --serve-token is given but shorter than ``MIN_TOKEN_LENGTH`` (the live view's and the
+    RTSP output's rule)."""
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise UsageError("expected --serve-token of at least {} characters, found {} (make one with: "
                          "python3 -c 'import secrets; print(secrets.token_urlsafe())')".format(
                              MIN_TOKEN_LENGTH, len(token)))
+
+
+def check_serve(address: str, token: Optional[str]) -> Tuple[str, int]:
+    """Validate the bind address and token before anything starts; (host, port) or UsageError."""
+    host, port = parse_address(address)
+    check_token(token)
     if not is_loopback(host) and not token:
         raise UsageError("refusing to serve the live view on {}:{} without --serve-token: anything but "
                          "localhost needs a token (or use 127.0.0.1 and an SSH tunnel)".format(host, port))

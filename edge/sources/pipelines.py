@@ -168,18 +168,6 @@ def testsrc_pipeline(pattern: str = "smpte", width: int = 1280, height: int = 72
             "{}".format(pattern, num_buffers, width, height, fps, appsink(drop=False, max_buffers=2)))
 
 
-def encoder_pipeline(path: str, jetson: bool = False, bitrate_kbps: int = 4000) -> str:
-    """``appsrc`` → H.264 MP4 for ``--save`` through ``cv2.VideoWriter(..., cv2.CAP_GSTREAMER)``:
-    the hardware encoder (``nvv4l2h264enc``) on a Jetson, ``x264enc`` elsewhere."""
-    if jetson:
-        enc = "nvvidconv ! video/x-raw(memory:NVMM), format=NV12 ! nvv4l2h264enc bitrate={}".format(
-            bitrate_kbps * 1000)
-    else:
-        enc = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={}".format(bitrate_kbps)
-    return "appsrc ! videoconvert ! video/x-raw, format=I420 ! {} ! h264parse ! qtmux ! filesink location={}".format(
-        enc, quote(path))
-
-
 def quote(value: str) -> str:
     """Quote a property value for ``gst_parse_launch`` when it has spaces or quotes."""
     if re.match(r'^[\w./:@%+=,\-~?&]*$', value):
